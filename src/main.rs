@@ -1,0 +1,2 @@
+//! `ntx`: the ntx-escrow command-line tool.
+fn main() {}
