@@ -3,6 +3,7 @@
 the Aiken tests use. Deterministic (fixed seeds; ed25519 signing is deterministic).
 
     python3 contracts/scripts/attestation_vectors.py > contracts/lib/tests/vectors.ak
+    (cd contracts && aiken fmt)
 
 Needs the `cryptography` package. The message layout is docs/PROTOCOL.md's:
 "NTXE1" | verdict (1) | script hash (28) | job_id (32) | result_hash (32).

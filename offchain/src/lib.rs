@@ -1,1 +1,18 @@
-//! placeholder
+//! ntx-escrow's off-chain library.
+//!
+//! - [`protocol`]: the escrow's datum, redeemers, attestation message, job ids
+//!   and their Plutus data encoding, field for field as the validator in
+//!   `contracts/` (docs/PROTOCOL.md is the prose version).
+//! - [`blueprint`]: the compiled validator from `contracts/plutus.json`, applied to
+//!   a settlement asset: script, hash, addresses and job-token policy.
+//! - [`evaluate`]: execution units computed locally with `uplc`.
+//! - [`network`]: mainnet, preprod, preview and the devnet.
+
+pub mod blueprint;
+pub mod evaluate;
+pub mod network;
+pub mod protocol;
+
+pub use blueprint::{Blueprint, BlueprintError, EscrowScript};
+pub use evaluate::{EvalError, Evaluator, ExUnits, RedeemerCost, SlotConfig};
+pub use network::{Network, UnknownNetwork};
