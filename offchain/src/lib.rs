@@ -7,11 +7,13 @@
 //!   a settlement asset: script, hash, addresses and job-token policy.
 //! - [`evaluate`]: execution units computed locally with `uplc`.
 //! - [`network`]: mainnet, preprod, preview and the devnet.
+//! - [`tx`]: Conway transactions assembled field by field, fees and min-ADA.
 
 pub mod blueprint;
 pub mod evaluate;
 pub mod network;
 pub mod protocol;
+pub mod tx;
 
 pub use blueprint::{Blueprint, BlueprintError, EscrowScript};
 pub use evaluate::{EvalError, Evaluator, ExUnits, RedeemerCost, SlotConfig};

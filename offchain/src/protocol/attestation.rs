@@ -100,7 +100,9 @@ mod tests {
         // outsider_accept_a in contracts/lib/tests/vectors.ak (seed 9).
         let signed = sign_attestation(&key(9), 0, &message);
         let vectors = include_str!("../../../contracts/lib/tests/vectors.ak");
-        let (_, after) = vectors.split_once("pub const outsider_accept_a").expect("vector present");
+        let (_, after) = vectors
+            .split_once("pub const outsider_accept_a")
+            .expect("vector present");
         let value = after.split('"').nth(1).expect("a hex literal");
         assert_eq!(value, hex::encode(signed.signature));
         let public: [u8; 32] = key(9).public_key().into();
