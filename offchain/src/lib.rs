@@ -5,14 +5,20 @@
 //!   `contracts/` (docs/PROTOCOL.md is the prose version).
 //! - [`blueprint`]: the compiled validator from `contracts/plutus.json`, applied to
 //!   a settlement asset: script, hash, addresses and job-token policy.
+//! - [`builder`]: the escrow's transactions (lock, submit, settle), evaluated,
+//!   priced and balanced.
 //! - [`evaluate`]: execution units computed locally with `uplc`.
 //! - [`network`]: mainnet, preprod, preview and the devnet.
+//! - [`sandbox`]: a chain-less sandbox that runs the real builders and evaluator
+//!   on synthetic UTxOs (contract tests, `ntx bench contract`).
 //! - [`tx`]: Conway transactions assembled field by field, fees and min-ADA.
 
 pub mod blueprint;
+pub mod builder;
 pub mod evaluate;
 pub mod network;
 pub mod protocol;
+pub mod sandbox;
 pub mod tx;
 
 pub use blueprint::{Blueprint, BlueprintError, EscrowScript};

@@ -10,7 +10,9 @@ use super::output::{TxOutput, Value};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BalanceError {
     /// The inputs do not cover the outputs, burns, deposits and fee.
-    #[error("the inputs hold {available:?} but the transaction needs {needed:?}: add funds to the wallet")]
+    #[error(
+        "the inputs hold {available:?} but the transaction needs {needed:?}: add funds to the wallet"
+    )]
     InsufficientFunds {
         /// What the inputs, withdrawals and mints provide.
         available: Value,
@@ -18,10 +20,14 @@ pub enum BalanceError {
         needed: Value,
     },
     /// What is left over is too little for a change output.
-    #[error("the change ({0} lovelace) is below the minimum for an output: add a little ADA to the wallet")]
+    #[error(
+        "the change ({0} lovelace) is below the minimum for an output: add a little ADA to the wallet"
+    )]
     ChangeBelowMinimum(u64),
     /// The collateral does not cover the collateral the fee requires.
-    #[error("the collateral inputs hold {have} lovelace but {needed} are required: add a pure-ADA UTxO")]
+    #[error(
+        "the collateral inputs hold {have} lovelace but {needed} are required: add a pure-ADA UTxO"
+    )]
     InsufficientCollateral {
         /// Lovelace in the collateral inputs.
         have: u64,
@@ -53,8 +59,8 @@ impl Draft {
         v
     }
 
-    fn produced(&self, deposit: u64) -> Value {
-        let mut v = Value::lovelace(self.fee + deposit);
+    fn produced(&self) -> Value {
+        let mut v = Value::lovelace(self.fee + self.deposit);
         for o in &self.outputs {
             v.add(&o.value);
         }
@@ -70,38 +76,48 @@ impl Draft {
 
     /// Sets the fee, a change output to `change_address` (appended last) and, when
     /// the transaction runs scripts, the collateral return and total collateral.
-    /// `deposit` is lovelace the transaction's certificates lock away. The fee is
+    /// The fee is
     /// computed on the exact bytes signed by `signers` (plus `extra_signers`
     /// witnesses that will be added later, e.g. by a hardware wallet).
     pub fn balance(
         &mut self,
         change_address: &[u8],
         params: &FeeParams,
-        deposit: u64,
         signers: &[&SecretKey],
         extra_signers: usize,
     ) -> Result<EncodedTx, BalanceError> {
+        if let Some(at) = self.change_at.take() {
+            self.outputs.truncate(at);
+        }
         let fixed_outputs = self.outputs.len();
         self.fee = 0;
         for _ in 0..8 {
             self.outputs.truncate(fixed_outputs);
             let available = self.consumed();
-            let needed = self.produced(deposit);
-            let change = available.checked_sub(&needed).ok_or_else(|| {
-                BalanceError::InsufficientFunds { available: available.clone(), needed: needed.clone() }
-            })?;
+            let needed = self.produced();
+            let change =
+                available
+                    .checked_sub(&needed)
+                    .ok_or_else(|| BalanceError::InsufficientFunds {
+                        available: available.clone(),
+                        needed: needed.clone(),
+                    })?;
             if change != Value::default() {
                 let output = TxOutput::new(change_address.to_vec(), change);
                 let min = params.min_ada(output.to_cbor().len());
                 if output.value.lovelace < min {
                     return Err(BalanceError::ChangeBelowMinimum(output.value.lovelace));
                 }
+                self.change_at = Some(self.outputs.len());
                 self.outputs.push(output);
             }
             self.set_collateral(params)?;
             let encoded = self.encode(signers, extra_signers)?;
-            let fee =
-                params.min_fee(encoded.cbor.len(), self.total_ex_units(), self.ref_script_bytes());
+            let fee = params.min_fee(
+                encoded.cbor.len(),
+                self.total_ex_units(),
+                self.ref_script_bytes(),
+            );
             if fee <= self.fee {
                 return Ok(encoded);
             }
@@ -120,7 +136,10 @@ impl Draft {
             have.add(&u.output.value);
         }
         if have.lovelace < needed {
-            return Err(BalanceError::InsufficientCollateral { have: have.lovelace, needed });
+            return Err(BalanceError::InsufficientCollateral {
+                have: have.lovelace,
+                needed,
+            });
         }
         let address = self.collateral[0].output.address.clone();
         let mut back = have;

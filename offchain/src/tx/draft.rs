@@ -12,8 +12,8 @@ use pallas_codec::minicbor;
 use pallas_codec::utils::{Bytes, KeepRaw, NonEmptySet, Set};
 use pallas_crypto::key::ed25519::SecretKey;
 use pallas_primitives::conway::{
-    AuxiliaryData, Certificate, RedeemerTag, Redeemers, RedeemersKey,
-    RedeemersValue, TransactionBody, VKeyWitness, WitnessSet,
+    AuxiliaryData, Certificate, RedeemerTag, Redeemers, RedeemersKey, RedeemersValue,
+    TransactionBody, VKeyWitness, WitnessSet,
 };
 use pallas_primitives::{ExUnits as PallasExUnits, Metadatum, NetworkId, PlutusData, PlutusScript};
 
@@ -70,6 +70,8 @@ pub struct Draft {
     pub withdrawals: BTreeMap<Vec<u8>, u64>,
     /// Certificates, in order.
     pub certificates: Vec<Certificate>,
+    /// Lovelace the certificates lock away as deposits.
+    pub deposit: u64,
     /// Key hashes that must sign (scripts see them as `extra_signatories`).
     pub required_signers: BTreeSet<[u8; 28]>,
     /// Plutus V3 scripts carried in the witness set (not by reference).
@@ -82,6 +84,8 @@ pub struct Draft {
     pub network_id: Option<u8>,
     /// The Plutus V3 cost model, for the script data hash (needed with redeemers).
     pub cost_model_v3: Option<Vec<i64>>,
+    /// Where [`Draft::balance`] put the change output, so balancing again replaces it.
+    pub(crate) change_at: Option<usize>,
 }
 
 /// A transaction the draft cannot encode.
@@ -94,7 +98,9 @@ pub enum DraftError {
     #[error("input {0} is listed twice")]
     DuplicateInput(String),
     /// Redeemers need the cost model for the script data hash.
-    #[error("the transaction has redeemers but no Plutus V3 cost model to hash: fetch the protocol parameters first")]
+    #[error(
+        "the transaction has redeemers but no Plutus V3 cost model to hash: fetch the protocol parameters first"
+    )]
     MissingCostModel,
     /// The transaction has no inputs.
     #[error("a transaction needs at least one input")]
@@ -119,18 +125,27 @@ impl Draft {
 
     /// The ledger index of an input.
     pub fn input_index(&self, reference: &OutputReference) -> Option<u32> {
-        self.sorted_inputs().iter().position(|r| r == reference).map(|i| i as u32)
+        self.sorted_inputs()
+            .iter()
+            .position(|r| r == reference)
+            .map(|i| i as u32)
     }
 
     /// Every resolved input the scripts may see (spent, then referenced), as
     /// `(input CBOR, output CBOR)` for [`crate::Evaluator`].
     pub fn resolved(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.inputs.iter().chain(&self.reference_inputs).map(Utxo::resolved).collect()
+        self.inputs
+            .iter()
+            .chain(&self.reference_inputs)
+            .map(Utxo::resolved)
+            .collect()
     }
 
     /// The total declared execution units.
     pub fn total_ex_units(&self) -> ExUnits {
-        self.redeemers.iter().fold(ExUnits::default(), |acc, r| acc + r.ex_units)
+        self.redeemers
+            .iter()
+            .fold(ExUnits::default(), |acc, r| acc + r.ex_units)
     }
 
     /// Bytes of reference scripts the transaction's inputs carry (spent and
@@ -144,29 +159,41 @@ impl Draft {
             .sum()
     }
 
+    /// The ledger's key for a redeemer: its tag and the index of what it validates.
+    pub fn redeemer_key(&self, purpose: &ScriptPurpose) -> Result<(RedeemerTag, u32), DraftError> {
+        let index = match purpose {
+            ScriptPurpose::Spend(reference) => self.input_index(reference),
+            ScriptPurpose::Mint(policy) => {
+                self.mint.keys().position(|p| p == policy).map(|i| i as u32)
+            }
+            ScriptPurpose::Reward(account) => self
+                .withdrawals
+                .keys()
+                .position(|a| a == account)
+                .map(|i| i as u32),
+        };
+        let tag = match purpose {
+            ScriptPurpose::Spend(_) => RedeemerTag::Spend,
+            ScriptPurpose::Mint(_) => RedeemerTag::Mint,
+            ScriptPurpose::Reward(_) => RedeemerTag::Reward,
+        };
+        index
+            .map(|i| (tag, i))
+            .ok_or_else(|| DraftError::DanglingRedeemer(format!("{purpose:?}")))
+    }
+
     fn redeemers_map(&self) -> Result<BTreeMap<RedeemersKey, RedeemersValue>, DraftError> {
-        let inputs = self.sorted_inputs();
-        let policies: Vec<_> = self.mint.keys().collect();
-        let accounts: Vec<_> = self.withdrawals.keys().collect();
         let mut map = BTreeMap::new();
         for r in &self.redeemers {
-            let (tag, index) = match &r.purpose {
-                ScriptPurpose::Spend(reference) => {
-                    (RedeemerTag::Spend, inputs.iter().position(|i| i == reference))
-                }
-                ScriptPurpose::Mint(policy) => {
-                    (RedeemerTag::Mint, policies.iter().position(|p| *p == policy))
-                }
-                ScriptPurpose::Reward(account) => {
-                    (RedeemerTag::Reward, accounts.iter().position(|a| *a == account))
-                }
-            };
-            let index = index.ok_or_else(|| DraftError::DanglingRedeemer(format!("{:?}", r.purpose)))?;
+            let (tag, index) = self.redeemer_key(&r.purpose)?;
             map.insert(
-                RedeemersKey { tag, index: index as u32 },
+                RedeemersKey { tag, index },
                 RedeemersValue {
                     data: r.data.clone(),
-                    ex_units: PallasExUnits { mem: r.ex_units.mem, steps: r.ex_units.steps },
+                    ex_units: PallasExUnits {
+                        mem: r.ex_units.mem,
+                        steps: r.ex_units.steps,
+                    },
                 },
             );
         }
@@ -184,20 +211,30 @@ impl Draft {
 
     /// Encodes the transaction, signed by `keys`, with `extra_witnesses` appended
     /// (e.g. dummy witnesses to size a transaction before it is signed).
-    pub fn encode(&self, keys: &[&SecretKey], extra_witnesses: usize) -> Result<EncodedTx, DraftError> {
+    pub fn encode(
+        &self,
+        keys: &[&SecretKey],
+        extra_witnesses: usize,
+    ) -> Result<EncodedTx, DraftError> {
         if self.inputs.is_empty() {
             return Err(DraftError::NoInputs);
         }
         let sorted = self.sorted_inputs();
         if sorted.len() != self.inputs.len() {
-            return Err(DraftError::DuplicateInput("(a repeated reference)".to_owned()));
+            return Err(DraftError::DuplicateInput(
+                "(a repeated reference)".to_owned(),
+            ));
         }
         let redeemers = self.redeemers_map()?;
-        let redeemers_cbor = (!redeemers.is_empty()).then(|| cbor(&Redeemers::Map(redeemers.clone())));
+        let redeemers_cbor =
+            (!redeemers.is_empty()).then(|| cbor(&Redeemers::Map(redeemers.clone())));
         let script_data_hash = match &redeemers_cbor {
             None => None,
             Some(r) => {
-                let model = self.cost_model_v3.as_ref().ok_or(DraftError::MissingCostModel)?;
+                let model = self
+                    .cost_model_v3
+                    .as_ref()
+                    .ok_or(DraftError::MissingCostModel)?;
                 Some(script_data_hash(r, model))
             }
         };
@@ -212,7 +249,10 @@ impl Draft {
             ttl: self.invalid_from_slot,
             certificates: NonEmptySet::try_from(self.certificates.clone()).ok(),
             withdrawals: (!self.withdrawals.is_empty()).then(|| {
-                self.withdrawals.iter().map(|(a, c)| (Bytes::from(a.clone()), *c)).collect()
+                self.withdrawals
+                    .iter()
+                    .map(|(a, c)| (Bytes::from(a.clone()), *c))
+                    .collect()
             }),
             auxiliary_data_hash: aux.as_ref().map(|a| blake2b_256(a).into()),
             validity_interval_start: self.valid_from_slot,
@@ -220,15 +260,28 @@ impl Draft {
             script_data_hash: script_data_hash.map(Into::into),
             collateral: set(self.collateral.iter().map(|u| u.reference).collect()),
             required_signers: NonEmptySet::try_from(
-                self.required_signers.iter().map(|k| (*k).into()).collect::<Vec<_>>(),
+                self.required_signers
+                    .iter()
+                    .map(|k| (*k).into())
+                    .collect::<Vec<_>>(),
             )
             .ok(),
-            network_id: self.network_id.map(|n| if n == 1 { NetworkId::Mainnet } else { NetworkId::Testnet }),
+            network_id: self.network_id.map(|n| {
+                if n == 1 {
+                    NetworkId::Mainnet
+                } else {
+                    NetworkId::Testnet
+                }
+            }),
             collateral_return: self.collateral_return.as_ref().map(TxOutput::to_pallas),
             total_collateral: self.total_collateral,
-            reference_inputs: set(
-                self.reference_inputs.iter().map(|u| u.reference).collect::<BTreeSet<_>>().into_iter().collect(),
-            ),
+            reference_inputs: set(self
+                .reference_inputs
+                .iter()
+                .map(|u| u.reference)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()),
             voting_procedures: None,
             proposal_procedures: None,
             treasury_value: None,
@@ -257,7 +310,10 @@ impl Draft {
             redeemer: (!redeemers.is_empty()).then(|| KeepRaw::from(Redeemers::Map(redeemers))),
             plutus_v2_script: None,
             plutus_v3_script: NonEmptySet::try_from(
-                self.plutus_v3_scripts.iter().map(|s| PlutusScript::<3>(s.clone().into())).collect::<Vec<_>>(),
+                self.plutus_v3_scripts
+                    .iter()
+                    .map(|s| PlutusScript::<3>(s.clone().into()))
+                    .collect::<Vec<_>>(),
             )
             .ok(),
         };
@@ -281,7 +337,10 @@ pub fn script_data_hash(redeemers_cbor: &[u8], cost_model_v3: &[i64]) -> [u8; 32
     // Language views: { 2: [cost model, definite list] } (V3 is encoded plainly).
     let mut views = Vec::new();
     let mut e = minicbor::Encoder::new(&mut views);
-    let _ = e.map(1).and_then(|e| e.u8(2)).and_then(|e| e.array(cost_model_v3.len() as u64));
+    let _ = e
+        .map(1)
+        .and_then(|e| e.u8(2))
+        .and_then(|e| e.array(cost_model_v3.len() as u64));
     for c in cost_model_v3 {
         let _ = e.i64(*c);
     }

@@ -69,8 +69,10 @@ impl FeeParams {
     pub fn ref_script_fee(&self, bytes: usize) -> u64 {
         const TIER: u128 = 25_600;
         // Exact rational arithmetic: price = base · (6/5)^tier.
-        let (mut num, mut den) =
-            (u128::from(self.ref_script_cost_per_byte.num), u128::from(self.ref_script_cost_per_byte.den));
+        let (mut num, mut den) = (
+            u128::from(self.ref_script_cost_per_byte.num),
+            u128::from(self.ref_script_cost_per_byte.den),
+        );
         let (mut acc_num, mut acc_den) = (0u128, 1u128);
         let mut left = bytes as u128;
         loop {
@@ -111,7 +113,14 @@ mod tests {
     /// spend with 36,717 mem and 11,618,923 steps costs 191,030 lovelace.
     #[test]
     fn mainnet_fee_of_the_measured_escrow_spend() {
-        let fee = FeeParams::MAINNET.min_fee(743, ExUnits { mem: 36_717, steps: 11_618_923 }, 0);
+        let fee = FeeParams::MAINNET.min_fee(
+            743,
+            ExUnits {
+                mem: 36_717,
+                steps: 11_618_923,
+            },
+            0,
+        );
         assert_eq!(fee, 188_073 + 2_957);
     }
 

@@ -27,7 +27,16 @@ pub struct Value {
 impl Value {
     /// Only lovelace.
     pub fn lovelace(lovelace: u64) -> Value {
-        Value { lovelace, assets: Assets::new() }
+        Value {
+            lovelace,
+            assets: Assets::new(),
+        }
+    }
+
+    /// This value with its lovelace set to `lovelace`.
+    pub fn with_lovelace(mut self, lovelace: u64) -> Value {
+        self.lovelace = lovelace;
+        self
     }
 
     /// This value plus `quantity` of one asset.
@@ -41,12 +50,21 @@ impl Value {
         if quantity == 0 {
             return;
         }
-        *self.assets.entry(policy).or_default().entry(name.to_vec()).or_default() += quantity;
+        *self
+            .assets
+            .entry(policy)
+            .or_default()
+            .entry(name.to_vec())
+            .or_default() += quantity;
     }
 
     /// The quantity of one asset.
     pub fn quantity_of(&self, policy: &[u8; 28], name: &[u8]) -> u64 {
-        self.assets.get(policy).and_then(|a| a.get(name)).copied().unwrap_or(0)
+        self.assets
+            .get(policy)
+            .and_then(|a| a.get(name))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Adds another value.
@@ -89,7 +107,9 @@ impl Value {
             .map(|(policy, names)| {
                 let names = names
                     .iter()
-                    .filter_map(|(n, q)| Some((Bytes::from(n.clone()), PositiveCoin::try_from(*q).ok()?)))
+                    .filter_map(|(n, q)| {
+                        Some((Bytes::from(n.clone()), PositiveCoin::try_from(*q).ok()?))
+                    })
                     .collect();
                 ((*policy).into(), names)
             })
@@ -163,9 +183,7 @@ impl ScriptRef {
                 let _ = minicbor::encode(script, &mut out);
                 out.len()
             }
-            ScriptRef::PlutusV1(b)
-            | ScriptRef::PlutusV2(b)
-            | ScriptRef::PlutusV3(b) => b.len(),
+            ScriptRef::PlutusV1(b) | ScriptRef::PlutusV2(b) | ScriptRef::PlutusV3(b) => b.len(),
         }
     }
 }
@@ -191,7 +209,12 @@ pub struct OutputDecodeError(pub String);
 impl TxOutput {
     /// A plain output: an address and a value.
     pub fn new(address: Vec<u8>, value: Value) -> TxOutput {
-        TxOutput { address, value, datum: Datum::None, script_ref: None }
+        TxOutput {
+            address,
+            value,
+            datum: Datum::None,
+            script_ref: None,
+        }
     }
 
     /// This output with an inline datum.
@@ -205,16 +228,24 @@ impl TxOutput {
         let datum_option = match &self.datum {
             Datum::None => None,
             Datum::Hash(h) => Some(KeepRaw::from(DatumOption::Hash((*h).into()))),
-            Datum::Inline(d) => Some(KeepRaw::from(DatumOption::Data(CborWrap(KeepRaw::from(d.clone()))))),
+            Datum::Inline(d) => Some(KeepRaw::from(DatumOption::Data(CborWrap(KeepRaw::from(
+                d.clone(),
+            ))))),
         };
         let script_ref = self.script_ref.as_ref().map(|s| {
             CborWrap(match s {
                 ScriptRef::Native(script) => {
                     PallasScriptRef::NativeScript(KeepRaw::from(script.clone()))
                 }
-                ScriptRef::PlutusV1(b) => PallasScriptRef::PlutusV1Script(PlutusScript(b.clone().into())),
-                ScriptRef::PlutusV2(b) => PallasScriptRef::PlutusV2Script(PlutusScript(b.clone().into())),
-                ScriptRef::PlutusV3(b) => PallasScriptRef::PlutusV3Script(PlutusScript(b.clone().into())),
+                ScriptRef::PlutusV1(b) => {
+                    PallasScriptRef::PlutusV1Script(PlutusScript(b.clone().into()))
+                }
+                ScriptRef::PlutusV2(b) => {
+                    PallasScriptRef::PlutusV2Script(PlutusScript(b.clone().into()))
+                }
+                ScriptRef::PlutusV3(b) => {
+                    PallasScriptRef::PlutusV3Script(PlutusScript(b.clone().into()))
+                }
             })
         });
         TransactionOutput::PostAlonzo(KeepRaw::from(PostAlonzoTransactionOutput {
@@ -251,7 +282,10 @@ impl TxOutput {
                         v
                     }
                 },
-                datum: legacy.datum_hash.map(|h| Datum::Hash(*h)).unwrap_or(Datum::None),
+                datum: legacy
+                    .datum_hash
+                    .map(|h| Datum::Hash(*h))
+                    .unwrap_or(Datum::None),
                 script_ref: None,
             },
             TransactionOutput::PostAlonzo(o) => TxOutput {
@@ -296,7 +330,10 @@ impl Utxo {
 }
 
 pub(crate) fn reference_to_input(r: &OutputReference) -> TransactionInput {
-    TransactionInput { transaction_id: r.transaction_id.into(), index: r.output_index }
+    TransactionInput {
+        transaction_id: r.transaction_id.into(),
+        index: r.output_index,
+    }
 }
 
 #[cfg(test)]
@@ -307,11 +344,16 @@ mod tests {
     fn outputs_round_trip_through_cbor() {
         let output = TxOutput {
             address: vec![0x70; 29],
-            value: Value::lovelace(2_000_000).with_asset([1; 28], b"NTX", 25).with_asset([2; 28], b"job", 1),
+            value: Value::lovelace(2_000_000)
+                .with_asset([1; 28], b"NTX", 25)
+                .with_asset([2; 28], b"job", 1),
             datum: Datum::Inline(crate::protocol::data::bytes(&[9; 28])),
             script_ref: Some(ScriptRef::PlutusV3(vec![0x46, 1, 2, 3, 4, 5, 6])),
         };
-        assert_eq!(TxOutput::from_cbor(&output.to_cbor()).expect("decodes"), output);
+        assert_eq!(
+            TxOutput::from_cbor(&output.to_cbor()).expect("decodes"),
+            output
+        );
     }
 
     #[test]
