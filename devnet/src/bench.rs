@@ -1,0 +1,226 @@
+//! Throughput measurement: simple payments and Plutus V3 spends validated
+//! and applied per second, on an in-memory devnet. Run it with
+//! `cargo run --release -p ntx-devnet --example bench` (or call [`run`]).
+
+use std::time::Instant;
+
+use pallas_primitives::ExUnits;
+use pallas_primitives::conway::RedeemerTag;
+
+use crate::chain::{Devnet, DevnetConfig};
+use crate::error::DevnetError;
+use crate::genesis::KeyPair;
+use crate::ledger::OutRef;
+use crate::txbuilder::{Output, RedeemerSpec, TxBuilder};
+use crate::value::{OutputView, Value, script_hash};
+
+/// Measured throughput.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BenchReport {
+    /// Payments submitted.
+    pub payments: usize,
+    /// Seconds to validate, include in blocks and commit them.
+    pub payments_secs: f64,
+    /// Payments per second.
+    pub payments_per_sec: f64,
+    /// Plutus V3 spends submitted.
+    pub plutus_spends: usize,
+    /// Seconds for them.
+    pub plutus_secs: f64,
+    /// Plutus V3 spends per second.
+    pub plutus_per_sec: f64,
+}
+
+/// An always-succeeds Plutus V3 validator (CBOR-wrapped flat).
+pub fn always_succeeds_v3() -> Vec<u8> {
+    let program = uplc::parser::program("(program 1.0.0 (lam ctx (con unit ())))");
+    program
+        .ok()
+        .and_then(|p| uplc::ast::Program::<uplc::ast::DeBruijn>::try_from(p).ok())
+        .and_then(|p| p.to_cbor().ok())
+        .unwrap_or_default()
+}
+
+fn bad(msg: &str) -> DevnetError {
+    DevnetError::BadRequest(format!("bench: {msg}"))
+}
+
+/// Splits `key`'s funds into `n` outputs at `to` of `each` lovelace (with
+/// `datum` inline when given); returns them after a block.
+fn fan_out(
+    d: &Devnet,
+    key: &KeyPair,
+    to: &[u8],
+    n: usize,
+    each: u64,
+    datum: Option<&[u8]>,
+) -> Result<Vec<OutRef>, DevnetError> {
+    let p = d.params();
+    let own = key.address().to_vec();
+    let (mut input, mut value) = d
+        .utxos_at(&own)?
+        .into_iter()
+        .filter_map(|(r, b)| OutputView::decode(&b).ok().map(|v| (r, v.value)))
+        .max_by_key(|(_, v)| v.coin)
+        .ok_or_else(|| bad("no funds"))?;
+    let mut made = Vec::new();
+    while made.len() < n {
+        let k = (n - made.len()).min(150);
+        let mut outs: Vec<Output> = (0..k)
+            .map(|_| {
+                let o = Output::new(to, Value::lovelace(each));
+                match datum {
+                    Some(dt) => o.inline_datum(dt),
+                    None => o,
+                }
+            })
+            .collect();
+        let change = value
+            .checked_sub(&Value::lovelace(each * k as u64))
+            .ok_or_else(|| bad("not enough funds"))?;
+        outs.push(Output::new(&own, change));
+        let mut b = TxBuilder {
+            inputs: vec![input],
+            outputs: outs,
+            ..TxBuilder::default()
+        };
+        b.balance_fee(&p, &[key], k, 0);
+        let h = d.submit(&b.build(&p, &[key]))?;
+        made.extend((0..k).map(|i| OutRef::new(h, i as u32)));
+        input = OutRef::new(h, k as u32);
+        value = b.outputs[k].value.clone();
+    }
+    while d.mempool_len() > 0 {
+        d.produce_block()?;
+    }
+    Ok(made)
+}
+
+fn drain(d: &Devnet) -> Result<(), DevnetError> {
+    while d.mempool_len() > 0 {
+        d.produce_block()?;
+    }
+    Ok(())
+}
+
+/// Measures `payments` simple payments and `plutus` Plutus V3 spends (each
+/// with a reference script, an inline datum and collateral).
+pub fn run(payments: usize, plutus: usize) -> Result<BenchReport, DevnetError> {
+    let mut genesis = crate::genesis::GenesisConfig::default();
+    for a in &mut genesis.accounts {
+        a.lovelace = 1_000_000_000_000;
+    }
+    let d = Devnet::open(DevnetConfig {
+        genesis,
+        ..DevnetConfig::default()
+    })?;
+    let p = d.params();
+    let alice = d.key("alice").ok_or_else(|| bad("no alice"))?;
+    let bob = d.key("bob").ok_or_else(|| bad("no bob"))?;
+    let alice_addr = alice.address().to_vec();
+
+    // Payments.
+    let inputs = fan_out(&d, &alice, &alice_addr, payments, 5_000_000, None)?;
+    let txs: Vec<Vec<u8>> = inputs
+        .iter()
+        .map(|r| {
+            let mut b = TxBuilder {
+                inputs: vec![*r],
+                outputs: vec![
+                    Output::new(&bob.address().to_vec(), Value::lovelace(2_000_000)),
+                    Output::new(&alice_addr, Value::lovelace(3_000_000)),
+                ],
+                ..TxBuilder::default()
+            };
+            b.balance_fee(&p, &[&alice], 1, 0);
+            b.build(&p, &[&alice])
+        })
+        .collect();
+    let t = Instant::now();
+    for tx in &txs {
+        d.submit(tx)?;
+    }
+    drain(&d)?;
+    let payments_secs = t.elapsed().as_secs_f64();
+
+    // Plutus V3 spends.
+    let script = always_succeeds_v3();
+    let script_addr = pallas_addresses::ShelleyAddress::new(
+        pallas_addresses::Network::Testnet,
+        pallas_addresses::ShelleyPaymentPart::script_hash(script_hash(3, &script)),
+        pallas_addresses::ShelleyDelegationPart::Null,
+    )
+    .to_vec();
+    let datum = pallas_codec::minicbor::to_vec(pallas_primitives::PlutusData::BigInt(
+        pallas_primitives::BigInt::Int(7.into()),
+    ))
+    .unwrap_or_default();
+    let bob_addr = bob.address().to_vec();
+    let (bob_in, bob_val) = d
+        .utxos_at(&bob_addr)?
+        .into_iter()
+        .filter_map(|(r, b)| OutputView::decode(&b).ok().map(|v| (r, v.value)))
+        .max_by_key(|(_, v)| v.coin)
+        .ok_or_else(|| bad("no bob funds"))?;
+    let mut setup = TxBuilder {
+        inputs: vec![bob_in],
+        outputs: vec![
+            Output::new(&bob_addr, Value::lovelace(20_000_000)).v3_script_ref(&script),
+            Output::new(&bob_addr, Value::lovelace(50_000_000)),
+            Output::new(
+                &bob_addr,
+                bob_val
+                    .checked_sub(&Value::lovelace(70_000_000))
+                    .ok_or_else(|| bad("bob is short"))?,
+            ),
+        ],
+        ..TxBuilder::default()
+    };
+    setup.balance_fee(&p, &[&bob], 2, 0);
+    let sh = d.submit(&setup.build(&p, &[&bob]))?;
+    drain(&d)?;
+    let (ref_script, collateral) = (OutRef::new(sh, 0), OutRef::new(sh, 1));
+    let locked = fan_out(&d, &alice, &script_addr, plutus, 5_000_000, Some(&datum))?;
+    let units = ExUnits {
+        mem: 100_000,
+        steps: 50_000_000,
+    };
+    let txs: Vec<Vec<u8>> = locked
+        .iter()
+        .map(|r| {
+            let mut b = TxBuilder {
+                inputs: vec![*r],
+                reference_inputs: vec![ref_script],
+                collateral: vec![collateral],
+                collateral_return: Some(Output::new(&bob_addr, Value::lovelace(45_000_000))),
+                total_collateral: Some(5_000_000),
+                outputs: vec![Output::new(&alice_addr, Value::lovelace(5_000_000))],
+                redeemers: vec![RedeemerSpec {
+                    tag: RedeemerTag::Spend,
+                    index: 0,
+                    data: datum.clone(),
+                    ex_units: units,
+                }],
+                languages: vec![3],
+                ..TxBuilder::default()
+            };
+            b.balance_fee(&p, &[&bob], 0, script.len() as u64);
+            b.build(&p, &[&bob])
+        })
+        .collect();
+    let t = Instant::now();
+    for tx in &txs {
+        d.submit(tx)?;
+    }
+    drain(&d)?;
+    let plutus_secs = t.elapsed().as_secs_f64();
+
+    Ok(BenchReport {
+        payments,
+        payments_secs,
+        payments_per_sec: payments as f64 / payments_secs.max(1e-9),
+        plutus_spends: plutus,
+        plutus_secs,
+        plutus_per_sec: plutus as f64 / plutus_secs.max(1e-9),
+    })
+}
