@@ -8,7 +8,12 @@ fn main() -> Result<(), ntx_devnet::DevnetError> {
     let r = ntx_devnet::bench::run(payments, plutus)?;
     println!(
         "simple payments: {} in {:.3} s = {:.0}/s\nPlutus V3 spends: {} in {:.3} s = {:.0}/s",
-        r.payments, r.payments_secs, r.payments_per_sec, r.plutus_spends, r.plutus_secs, r.plutus_per_sec
+        r.payments,
+        r.payments_secs,
+        r.payments_per_sec,
+        r.plutus_spends,
+        r.plutus_secs,
+        r.plutus_per_sec
     );
     Ok(())
 }

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-
 use pallas_crypto::hash::{Hash, Hasher};
 use pallas_primitives::conway::NativeScript;
 use pallas_traverse::{Era, MultiEraTx};
@@ -219,9 +218,24 @@ fn extras(tx: &ValidatedTx, spent: &[Vec<u8>]) -> TxExtras {
             }
         }
         for (tag, list) in [
-            (1u8, w.plutus_v1_script.as_ref().map(|l| l.iter().map(|s| s.as_ref().to_vec()).collect::<Vec<_>>())),
-            (2, w.plutus_v2_script.as_ref().map(|l| l.iter().map(|s| s.as_ref().to_vec()).collect())),
-            (3, w.plutus_v3_script.as_ref().map(|l| l.iter().map(|s| s.as_ref().to_vec()).collect())),
+            (
+                1u8,
+                w.plutus_v1_script
+                    .as_ref()
+                    .map(|l| l.iter().map(|s| s.as_ref().to_vec()).collect::<Vec<_>>()),
+            ),
+            (
+                2,
+                w.plutus_v2_script
+                    .as_ref()
+                    .map(|l| l.iter().map(|s| s.as_ref().to_vec()).collect()),
+            ),
+            (
+                3,
+                w.plutus_v3_script
+                    .as_ref()
+                    .map(|l| l.iter().map(|s| s.as_ref().to_vec()).collect()),
+            ),
         ] {
             for s in list.unwrap_or_default() {
                 e.scripts.push((script_hash(tag, &s), tag, s));
@@ -273,7 +287,8 @@ impl Core {
         match self.clock {
             ClockMode::Manual => self.manual_slot,
             ClockMode::Wall => {
-                let elapsed = now_ms().saturating_sub(self.system_start_ms) / self.slot_length_ms.max(1);
+                let elapsed =
+                    now_ms().saturating_sub(self.system_start_ms) / self.slot_length_ms.max(1);
                 (elapsed as i64 + self.offset_slots).max(0) as u64
             }
         }
@@ -281,8 +296,10 @@ impl Core {
     }
 
     fn persist_clock(&self) -> Result<(), DevnetError> {
-        self.store.set_meta("manual_slot", &self.manual_slot.to_string())?;
-        self.store.set_meta("offset_slots", &self.offset_slots.to_string())?;
+        self.store
+            .set_meta("manual_slot", &self.manual_slot.to_string())?;
+        self.store
+            .set_meta("offset_slots", &self.offset_slots.to_string())?;
         Ok(())
     }
 
@@ -311,7 +328,11 @@ impl Core {
         }
     }
 
-    fn produce_block_at(&mut self, slot: u64, empty_ok: bool) -> Result<Option<BlockInfo>, DevnetError> {
+    fn produce_block_at(
+        &mut self,
+        slot: u64,
+        empty_ok: bool,
+    ) -> Result<Option<BlockInfo>, DevnetError> {
         if self.mempool.txs.is_empty() && !empty_ok {
             return Ok(None);
         }
@@ -396,7 +417,12 @@ impl Core {
             let spent: Vec<Vec<u8>> = tx
                 .consumed
                 .iter()
-                .filter_map(|r| self.utxo.get(r).or_else(|| produced_in_block.get(r)).cloned())
+                .filter_map(|r| {
+                    self.utxo
+                        .get(r)
+                        .or_else(|| produced_in_block.get(r))
+                        .cloned()
+                })
                 .collect();
             for (r, b) in &tx.produced {
                 produced_in_block.insert(*r, b.clone());
@@ -494,7 +520,10 @@ impl Core {
         let (input, in_value) =
             best.ok_or_else(|| DevnetError::BadRequest("the faucet has no funds left".into()))?;
         let mut pay = Value::lovelace(lovelace).with_asset(self.ntx_policy, NTX_ASSET_NAME, ntx);
-        let min = crate::fees::min_utxo(&self.params, Output::new(address, pay.clone()).to_cbor().len() as u64 + 8);
+        let min = crate::fees::min_utxo(
+            &self.params,
+            Output::new(address, pay.clone()).to_cbor().len() as u64 + 8,
+        );
         pay.coin = pay.coin.max(min);
         let change = in_value
             .checked_add(&Value::default().with_asset(self.ntx_policy, NTX_ASSET_NAME, ntx))
@@ -509,7 +538,9 @@ impl Core {
         if ntx > 0 {
             b.mint.insert(
                 self.ntx_policy,
-                [(NTX_ASSET_NAME.to_vec(), ntx as i64)].into_iter().collect(),
+                [(NTX_ASSET_NAME.to_vec(), ntx as i64)]
+                    .into_iter()
+                    .collect(),
             );
             b.native_scripts
                 .push(NativeScript::ScriptPubkey(self.policy_key.key_hash()));
@@ -518,7 +549,11 @@ impl Core {
         let params = self.params.clone();
         let faucet = self.faucet.clone();
         let policy = self.policy_key.clone();
-        let signer_refs: Vec<&KeyPair> = if ntx > 0 { vec![&faucet, &policy] } else { vec![&faucet] };
+        let signer_refs: Vec<&KeyPair> = if ntx > 0 {
+            vec![&faucet, &policy]
+        } else {
+            vec![&faucet]
+        };
         drop(signers);
         b.balance_fee(&params, &signer_refs, 1, 0);
         let cbor = b.build(&params, &signer_refs);
@@ -569,7 +604,11 @@ impl Devnet {
         let protocol_params = ProtocolParams::with_overrides(&g.protocol_params)?;
         let faucet = KeyPair::generate("faucet");
         let policy_key = KeyPair::generate("ntx-policy");
-        let accounts: Vec<KeyPair> = g.accounts.iter().map(|a| KeyPair::generate(&a.name)).collect();
+        let accounts: Vec<KeyPair> = g
+            .accounts
+            .iter()
+            .map(|a| KeyPair::generate(&a.name))
+            .collect();
         let mut names = HashSet::new();
         for a in &g.accounts {
             if !names.insert(a.name.clone()) || a.name == "faucet" || a.name == "ntx-policy" {
@@ -585,9 +624,7 @@ impl Devnet {
         let genesis_block = BlockInfo {
             height: 0,
             slot: 0,
-            hash: Hasher::<256>::hash(
-                &serde_json::to_vec(g).unwrap_or_default(),
-            ),
+            hash: Hasher::<256>::hash(&serde_json::to_vec(g).unwrap_or_default()),
             prev_hash: Hash::new([0; 32]),
             time: system_start_ms / 1000,
             tx_count: 0,
@@ -619,7 +656,10 @@ impl Devnet {
                     "protocol_params",
                     serde_json::to_string(&protocol_params).unwrap_or_default(),
                 ),
-                ("keys", serde_json::to_string(&keys_json).unwrap_or_default()),
+                (
+                    "keys",
+                    serde_json::to_string(&keys_json).unwrap_or_default(),
+                ),
                 ("manual_slot", "0".into()),
                 ("offset_slots", "0".into()),
                 ("network_magic", genesis::NETWORK_MAGIC.to_string()),
@@ -654,7 +694,10 @@ impl Devnet {
                 .ok()
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
                 .ok_or_else(|| DevnetError::Corrupt(format!("key {name}")))?;
-            keys.push(KeyPair { name, secret: bytes });
+            keys.push(KeyPair {
+                name,
+                secret: bytes,
+            });
         }
         let find = |n: &str| {
             keys.iter()

@@ -64,7 +64,9 @@ pub enum LedgerError {
         ttl: u64,
     },
     /// An address or the body's network id is not for this network.
-    #[error("{what} is not for network id 0 (UTXO rule: {rule}); the devnet is a testnet (network id 0)")]
+    #[error(
+        "{what} is not for network id 0 (UTXO rule: {rule}); the devnet is a testnet (network id 0)"
+    )]
     WrongNetwork {
         /// What was wrong.
         what: String,
@@ -72,7 +74,9 @@ pub enum LedgerError {
         rule: &'static str,
     },
     /// The transaction is larger than `max_tx_size`.
-    #[error("the transaction is {size} bytes, over the {max}-byte limit (UTXO rule: MaxTxSizeUTxO)")]
+    #[error(
+        "the transaction is {size} bytes, over the {max}-byte limit (UTXO rule: MaxTxSizeUTxO)"
+    )]
     TxTooLarge {
         /// Size in bytes.
         size: u64,
@@ -110,7 +114,9 @@ pub enum LedgerError {
         size: u64,
     },
     /// An output's value is too large when serialized.
-    #[error("{which}'s value is {size} bytes serialized, over max_val_size {max} (UTXO rule: OutputTooBigUTxO)")]
+    #[error(
+        "{which}'s value is {size} bytes serialized, over max_val_size {max} (UTXO rule: OutputTooBigUTxO)"
+    )]
     OutputValueTooBig {
         /// "output #i".
         which: String,
@@ -144,10 +150,14 @@ pub enum LedgerError {
         max_steps: u64,
     },
     /// Scripts run but no collateral.
-    #[error("the transaction runs Plutus scripts but has no collateral inputs (UTXO rule: NoCollateralInputs)")]
+    #[error(
+        "the transaction runs Plutus scripts but has no collateral inputs (UTXO rule: NoCollateralInputs)"
+    )]
     NoCollateral,
     /// Too many collateral inputs.
-    #[error("{count} collateral inputs, over the maximum {max} (UTXO rule: TooManyCollateralInputs)")]
+    #[error(
+        "{count} collateral inputs, over the maximum {max} (UTXO rule: TooManyCollateralInputs)"
+    )]
     TooManyCollateralInputs {
         /// Count.
         count: u64,
@@ -155,7 +165,9 @@ pub enum LedgerError {
         max: u64,
     },
     /// A collateral input is locked by a script.
-    #[error("collateral input {input} is locked by a script; collateral must be key-locked (UTXO rule: ScriptsNotPaidUTxO)")]
+    #[error(
+        "collateral input {input} is locked by a script; collateral must be key-locked (UTXO rule: ScriptsNotPaidUTxO)"
+    )]
     CollateralNotVKey {
         /// `tx_hash#index`.
         input: String,
@@ -166,7 +178,9 @@ pub enum LedgerError {
     )]
     CollateralHasAssets,
     /// Collateral below `fee * collateral_percent / 100`.
-    #[error("collateral {provided} lovelace is below the required {required} (= {percent}% of the fee) (UTXO rule: InsufficientCollateral)")]
+    #[error(
+        "collateral {provided} lovelace is below the required {required} (= {percent}% of the fee) (UTXO rule: InsufficientCollateral)"
+    )]
     InsufficientCollateral {
         /// Net collateral.
         provided: u64,
@@ -216,7 +230,9 @@ pub enum LedgerError {
         rule: &'static str,
     },
     /// A key witness is missing.
-    #[error("missing signature of key {key_hash}, needed for {purpose} (UTXOW rule: MissingVKeyWitnessesUTXOW); sign with that key")]
+    #[error(
+        "missing signature of key {key_hash}, needed for {purpose} (UTXOW rule: MissingVKeyWitnessesUTXOW); sign with that key"
+    )]
     MissingVKeyWitness {
         /// Key hash (hex).
         key_hash: String,
@@ -224,13 +240,17 @@ pub enum LedgerError {
         purpose: String,
     },
     /// A signature does not verify.
-    #[error("the signature by vkey {vkey} does not verify against the transaction body hash (UTXOW rule: InvalidWitnessesUTXOW)")]
+    #[error(
+        "the signature by vkey {vkey} does not verify against the transaction body hash (UTXOW rule: InvalidWitnessesUTXOW)"
+    )]
     InvalidSignature {
         /// Public key (hex).
         vkey: String,
     },
     /// A needed script is provided neither in the witness set nor by reference.
-    #[error("script {hash}, needed for {purpose}, is neither in the witness set nor in a reference input (UTXOW rule: MissingScriptWitnessesUTXOW)")]
+    #[error(
+        "script {hash}, needed for {purpose}, is neither in the witness set nor in a reference input (UTXOW rule: MissingScriptWitnessesUTXOW)"
+    )]
     MissingScript {
         /// Script hash.
         hash: String,
@@ -238,7 +258,9 @@ pub enum LedgerError {
         purpose: String,
     },
     /// A native script evaluates to false.
-    #[error("native script {hash} ({purpose}) is not satisfied by the signatures and validity interval (UTXOW rule: ScriptWitnessNotValidatingUTXOW)")]
+    #[error(
+        "native script {hash} ({purpose}) is not satisfied by the signatures and validity interval (UTXOW rule: ScriptWitnessNotValidatingUTXOW)"
+    )]
     NativeScriptFailed {
         /// Script hash.
         hash: String,
@@ -257,7 +279,9 @@ pub enum LedgerError {
         message: String,
     },
     /// The redeemers do not match the scripts that must run.
-    #[error("redeemers and scripts do not match: {0} (UTXOW rules: MissingRedeemers / ExtraRedeemers / MissingScriptWitnessesUTXOW)")]
+    #[error(
+        "redeemers and scripts do not match: {0} (UTXOW rules: MissingRedeemers / ExtraRedeemers / MissingScriptWitnessesUTXOW)"
+    )]
     RedeemerMismatch(String),
     /// A Plutus script failed (is_valid = true).
     #[error("script failure (UTXOS rule: ValidationTagMismatch, is_valid=true but a script fails): {purpose}: {detail}{}", if .logs.is_empty() { String::new() } else { format!("; trace: {}", .logs.join(" | ")) })]
@@ -286,7 +310,9 @@ pub enum LedgerError {
         declared_steps: u64,
     },
     /// is_valid = false but every script succeeds.
-    #[error("the transaction is marked is_valid = false but all its scripts succeed (UTXOS rule: ValidationTagMismatch)")]
+    #[error(
+        "the transaction is marked is_valid = false but all its scripts succeed (UTXOS rule: ValidationTagMismatch)"
+    )]
     ValidTagMismatch,
 }
 

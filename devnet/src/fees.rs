@@ -47,7 +47,11 @@ impl Ratio {
         .reduce()
     }
     fn mul_int(self, k: u128) -> Ratio {
-        Ratio { n: self.n * k, d: self.d }.reduce()
+        Ratio {
+            n: self.n * k,
+            d: self.d,
+        }
+        .reduce()
     }
     fn reduce(self) -> Ratio {
         let mut a = self.n;

@@ -219,12 +219,14 @@ pub fn ntx_policy_id(policy_key: &KeyPair) -> Hash<28> {
 /// A Conway output (map form) paying `value` to `address`.
 pub fn simple_output(address: &[u8], value: &Value) -> Vec<u8> {
     let out = pallas_primitives::conway::TransactionOutput::PostAlonzo(
-        pallas_codec::utils::KeepRaw::from(pallas_primitives::conway::PostAlonzoTransactionOutput {
-            address: address.to_vec().into(),
-            value: value.to_conway(),
-            datum_option: None,
-            script_ref: None,
-        }),
+        pallas_codec::utils::KeepRaw::from(
+            pallas_primitives::conway::PostAlonzoTransactionOutput {
+                address: address.to_vec().into(),
+                value: value.to_conway(),
+                datum_option: None,
+                script_ref: None,
+            },
+        ),
     );
     minicbor::to_vec(out).unwrap_or_default()
 }
@@ -241,7 +243,10 @@ pub(crate) fn initial_utxos(
         let tx_hash = Hasher::<256>::hash(&addr);
         out.push((OutRef::new(tx_hash, 0), simple_output(&addr, &value)));
     };
-    add(faucet.address().to_vec(), Value::lovelace(config.faucet_lovelace));
+    add(
+        faucet.address().to_vec(),
+        Value::lovelace(config.faucet_lovelace),
+    );
     for (acct, key) in config.accounts.iter().zip(accounts) {
         let v = Value::lovelace(acct.lovelace).with_asset(ntx_policy, NTX_ASSET_NAME, acct.ntx);
         add(key.address().to_vec(), v);
@@ -250,11 +255,23 @@ pub(crate) fn initial_utxos(
         let hash = hex::decode(&u.tx_hash)
             .ok()
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            .ok_or_else(|| DevnetError::Genesis(format!("utxo tx_hash {:?} is not 32 bytes of hex", u.tx_hash)))?;
-        let cbor = hex::decode(&u.cbor)
-            .map_err(|e| DevnetError::Genesis(format!("utxo {}#{}: cbor is not hex: {e}", u.tx_hash, u.index)))?;
+            .ok_or_else(|| {
+                DevnetError::Genesis(format!(
+                    "utxo tx_hash {:?} is not 32 bytes of hex",
+                    u.tx_hash
+                ))
+            })?;
+        let cbor = hex::decode(&u.cbor).map_err(|e| {
+            DevnetError::Genesis(format!(
+                "utxo {}#{}: cbor is not hex: {e}",
+                u.tx_hash, u.index
+            ))
+        })?;
         crate::value::OutputView::decode(&cbor).map_err(|e| {
-            DevnetError::Genesis(format!("utxo {}#{}: not an output: {e}", u.tx_hash, u.index))
+            DevnetError::Genesis(format!(
+                "utxo {}#{}: not an output: {e}",
+                u.tx_hash, u.index
+            ))
         })?;
         out.push((OutRef::new(Hash::new(hash), u.index), cbor));
     }

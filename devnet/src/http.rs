@@ -30,7 +30,9 @@ pub fn metadatum_json(m: &Metadatum) -> J {
     match m {
         Metadatum::Int(i) => {
             let v: i128 = i.0.into();
-            serde_json::Number::from_i128(v).map(J::Number).unwrap_or(J::Null)
+            serde_json::Number::from_i128(v)
+                .map(J::Number)
+                .unwrap_or(J::Null)
         }
         Metadatum::Bytes(b) => J::String(format!("0x{}", hex::encode(b.as_slice()))),
         Metadatum::Text(t) => J::String(t.clone()),
@@ -241,7 +243,11 @@ async fn address_utxos_filtered(d: Devnet, addr: String, unit: Option<String>, q
     let mut out = Vec::new();
     for row in rows {
         let r = OutRef::new(
-            Hash::<32>::new(hex32(row[0].as_str().unwrap_or_default())?.try_into().unwrap_or([0; 32])),
+            Hash::<32>::new(
+                hex32(row[0].as_str().unwrap_or_default())?
+                    .try_into()
+                    .unwrap_or([0; 32]),
+            ),
             row[1].as_u64().unwrap_or(0) as u32,
         );
         let cbor = hex::decode(row[2].as_str().unwrap_or_default()).unwrap_or_default();
@@ -257,7 +263,11 @@ async fn address_utxos_filtered(d: Devnet, addr: String, unit: Option<String>, q
         out.push(j);
     }
     if unit.is_some() {
-        out = out.into_iter().skip(offset as usize).take(count as usize).collect();
+        out = out
+            .into_iter()
+            .skip(offset as usize)
+            .take(count as usize)
+            .collect();
     }
     Ok(Json(J::Array(out)))
 }
@@ -291,14 +301,18 @@ fn tx_record(d: &Devnet, hash: &str) -> Result<crate::store::TxRecord, ApiError>
 
 async fn tx(State(d): State<Devnet>, Path(hash): Path<String>) -> R {
     let t = tx_record(&d, &hash)?;
-    let block = d.with_core(|c| c.store.block(t.height))?.ok_or_else(|| not_found("block"))?;
+    let block = d
+        .with_core(|c| c.store.block(t.height))?
+        .ok_or_else(|| not_found("block"))?;
     let mtx = pallas_traverse::MultiEraTx::decode_for_era(pallas_traverse::Era::Conway, &t.cbor)
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let ctx = mtx.as_conway().ok_or_else(|| not_found("conway tx"))?;
     let body = &ctx.transaction_body;
     let mut total = crate::value::Value::default();
     for o in &body.outputs {
-        total = total.checked_add(&OutputView::from_output(o).value).unwrap_or(total);
+        total = total
+            .checked_add(&OutputView::from_output(o).value)
+            .unwrap_or(total);
     }
     let redeemers = t.redeemers.as_array().map(|a| a.len()).unwrap_or(0);
     Ok(Json(json!({
@@ -334,7 +348,11 @@ async fn tx_utxos(State(d): State<Devnet>, Path(hash): Path<String>) -> R {
         j["reference"] = json!(reference);
         j
     };
-    let mut inputs: Vec<J> = body.inputs.iter().map(|i| input_json(OutRef::from(i), false, false)).collect();
+    let mut inputs: Vec<J> = body
+        .inputs
+        .iter()
+        .map(|i| input_json(OutRef::from(i), false, false))
+        .collect();
     for c in body.collateral.iter().flat_map(|c| c.iter()) {
         inputs.push(input_json(OutRef::from(c), true, false));
     }
@@ -361,7 +379,9 @@ async fn tx_utxos(State(d): State<Devnet>, Path(hash): Path<String>) -> R {
         j["collateral"] = json!(true);
         outputs.push(j);
     }
-    Ok(Json(json!({"hash": t.hash.to_string(), "inputs": inputs, "outputs": outputs})))
+    Ok(Json(
+        json!({"hash": t.hash.to_string(), "inputs": inputs, "outputs": outputs}),
+    ))
 }
 
 async fn tx_metadata(State(d): State<Devnet>, Path(hash): Path<String>) -> R {
@@ -420,7 +440,9 @@ async fn metadata_label(
 
 async fn script(State(d): State<Devnet>, Path(hash): Path<String>) -> R {
     let h = hex::decode(&hash).map_err(|_| bad("script hash is not hex"))?;
-    let (lang, bytes) = d.with_core(|c| c.store.script(&h))?.ok_or_else(|| not_found("script"))?;
+    let (lang, bytes) = d
+        .with_core(|c| c.store.script(&h))?
+        .ok_or_else(|| not_found("script"))?;
     let ty = ["timelock", "plutusV1", "plutusV2", "plutusV3"][lang.min(3) as usize];
     Ok(Json(json!({
         "script_hash": hash, "type": ty,
@@ -430,30 +452,42 @@ async fn script(State(d): State<Devnet>, Path(hash): Path<String>) -> R {
 
 async fn script_cbor(State(d): State<Devnet>, Path(hash): Path<String>) -> R {
     let h = hex::decode(&hash).map_err(|_| bad("script hash is not hex"))?;
-    let (lang, bytes) = d.with_core(|c| c.store.script(&h))?.ok_or_else(|| not_found("script"))?;
-    Ok(Json(json!({"cbor": if lang == 0 { J::Null } else { J::String(hex::encode(bytes)) }})))
+    let (lang, bytes) = d
+        .with_core(|c| c.store.script(&h))?
+        .ok_or_else(|| not_found("script"))?;
+    Ok(Json(
+        json!({"cbor": if lang == 0 { J::Null } else { J::String(hex::encode(bytes)) }}),
+    ))
 }
 
 async fn script_json(State(d): State<Devnet>, Path(hash): Path<String>) -> R {
     let h = hex::decode(&hash).map_err(|_| bad("script hash is not hex"))?;
-    let (lang, bytes) = d.with_core(|c| c.store.script(&h))?.ok_or_else(|| not_found("script"))?;
+    let (lang, bytes) = d
+        .with_core(|c| c.store.script(&h))?
+        .ok_or_else(|| not_found("script"))?;
     if lang != 0 {
         return Ok(Json(json!({"json": null})));
     }
     let ns: pallas_primitives::conway::NativeScript =
         pallas_codec::minicbor::decode(&bytes).map_err(|e| bad(e.to_string()))?;
-    Ok(Json(json!({"json": serde_json::to_value(&ns).unwrap_or(J::Null)})))
+    Ok(Json(
+        json!({"json": serde_json::to_value(&ns).unwrap_or(J::Null)}),
+    ))
 }
 
 async fn datum_cbor(State(d): State<Devnet>, Path(hash): Path<String>) -> R {
     let h = hex32(&hash)?;
-    let cbor = d.with_core(|c| c.store.datum(&h))?.ok_or_else(|| not_found("datum"))?;
+    let cbor = d
+        .with_core(|c| c.store.datum(&h))?
+        .ok_or_else(|| not_found("datum"))?;
     Ok(Json(json!({"cbor": hex::encode(cbor)})))
 }
 
 /// Accepts raw CBOR or hex text.
 fn body_bytes(b: &Bytes) -> Vec<u8> {
-    let text = std::str::from_utf8(b).ok().map(|s| s.trim().trim_matches('"'));
+    let text = std::str::from_utf8(b)
+        .ok()
+        .map(|s| s.trim().trim_matches('"'));
     match text.and_then(|t| hex::decode(t).ok()) {
         Some(bytes) if !bytes.is_empty() => bytes,
         _ => b.to_vec(),
@@ -489,26 +523,44 @@ fn evaluate_inner(d: &Devnet, tx: &[u8], extra: &[(OutRef, Vec<u8>)]) -> J {
 
 async fn evaluate(State(d): State<Devnet>, body: Bytes) -> R {
     let bytes = body_bytes(&body);
-    Ok(Json(tokio::task::spawn_blocking(move || evaluate_inner(&d, &bytes, &[]))
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?))
+    Ok(Json(
+        tokio::task::spawn_blocking(move || evaluate_inner(&d, &bytes, &[]))
+            .await
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
+    ))
 }
 
 async fn evaluate_utxos(State(d): State<Devnet>, Json(req): Json<J>) -> R {
-    let cbor = req["cbor"].as_str().ok_or_else(|| bad("missing \"cbor\""))?;
+    let cbor = req["cbor"]
+        .as_str()
+        .ok_or_else(|| bad("missing \"cbor\""))?;
     let tx = hex::decode(cbor).map_err(|_| bad("cbor is not hex"))?;
     let mut extra = Vec::new();
-    for pair in req["additionalUtxoSet"].as_array().cloned().unwrap_or_default() {
+    for pair in req["additionalUtxoSet"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
         let (i, o) = (&pair[0], &pair[1]);
         let id = hex32(i["txId"].as_str().unwrap_or_default())?;
-        let r = OutRef::new(Hash::new(id.try_into().unwrap_or([0; 32])), i["index"].as_u64().unwrap_or(0) as u32);
+        let r = OutRef::new(
+            Hash::new(id.try_into().unwrap_or([0; 32])),
+            i["index"].as_u64().unwrap_or(0) as u32,
+        );
         let address = address_bytes(o["address"].as_str().unwrap_or_default())?;
         let mut value = crate::value::Value::lovelace(o["value"]["coins"].as_u64().unwrap_or(0));
         if let Some(assets) = o["value"]["assets"].as_object() {
             for (unit, q) in assets {
                 let (p, n) = unit.split_once('.').unwrap_or((unit.as_str(), ""));
-                let p = hex::decode(p).ok().filter(|b| b.len() == 28).ok_or_else(|| bad("bad asset policy"))?;
-                value = value.with_asset(Hash::<28>::from(p.as_slice()), &hex::decode(n).unwrap_or_default(), q.as_u64().unwrap_or(0));
+                let p = hex::decode(p)
+                    .ok()
+                    .filter(|b| b.len() == 28)
+                    .ok_or_else(|| bad("bad asset policy"))?;
+                value = value.with_asset(
+                    Hash::<28>::from(p.as_slice()),
+                    &hex::decode(n).unwrap_or_default(),
+                    q.as_u64().unwrap_or(0),
+                );
             }
         }
         let mut out = crate::txbuilder::Output::new(&address, value);
@@ -517,9 +569,11 @@ async fn evaluate_utxos(State(d): State<Devnet>, Json(req): Json<J>) -> R {
         }
         extra.push((r, out.to_cbor()));
     }
-    Ok(Json(tokio::task::spawn_blocking(move || evaluate_inner(&d, &tx, &extra))
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?))
+    Ok(Json(
+        tokio::task::spawn_blocking(move || evaluate_inner(&d, &tx, &extra))
+            .await
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
+    ))
 }
 
 // --- admin ----------------------------------------------------------------------
@@ -577,7 +631,9 @@ async fn admin_rollback(State(d): State<Devnet>, Json(r): Json<RollbackReq>) -> 
         RollbackMode::ReturnToMempool
     };
     let n = d.rollback(r.blocks, mode)?;
-    Ok(Json(json!({"rolled_back": n, "tip": block_json(&d, &d.tip())})))
+    Ok(Json(
+        json!({"rolled_back": n, "tip": block_json(&d, &d.tip())}),
+    ))
 }
 
 #[derive(Deserialize)]

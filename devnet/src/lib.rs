@@ -46,8 +46,8 @@ pub use fees::{
     MAX_REF_SCRIPT_SIZE_PER_TX, MinFee, min_collateral, min_fee, min_utxo, ref_script_fee,
     script_fee,
 };
-pub use http::{ServeConfig, metadatum_json, router, serve, serve_devnet};
 pub use genesis::{GenesisAccount, GenesisConfig, GenesisUtxo, KeyPair, NETWORK_MAGIC};
+pub use http::{ServeConfig, metadatum_json, router, serve, serve_devnet};
 
 pub use ledger::{Account, Credential, OutRef, RedeemerReport, ValidatedTx};
 pub use params::{Params, ProtocolParams};

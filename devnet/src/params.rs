@@ -170,10 +170,7 @@ impl ProtocolParams {
     /// The numbers the rules use.
     pub fn parsed(&self) -> Result<Params, ParamsError> {
         let r = &self.raw;
-        let raw_models = r
-            .get("cost_models_raw")
-            .cloned()
-            .unwrap_or(Json::Null);
+        let raw_models = r.get("cost_models_raw").cloned().unwrap_or(Json::Null);
         let model = |name: &'static str| -> Result<Vec<i64>, ParamsError> {
             let v = raw_models
                 .get(name)
@@ -218,10 +215,7 @@ impl ProtocolParams {
                 let mut obj = serde_json::Map::new();
                 if let Json::Array(vals) = values {
                     for (i, v) in vals.iter().enumerate() {
-                        let key = names
-                            .get(i)
-                            .cloned()
-                            .unwrap_or_else(|| format!("{i:03}"));
+                        let key = names.get(i).cloned().unwrap_or_else(|| format!("{i:03}"));
                         obj.insert(key, v.clone());
                     }
                 }
@@ -278,7 +272,11 @@ impl Params {
     }
 
     /// pallas-validate's Conway parameter set.
-    pub fn to_pallas(&self, system_start_ms: u64, slot_length_ms: u64) -> MultiEraProtocolParameters {
+    pub fn to_pallas(
+        &self,
+        system_start_ms: u64,
+        slot_length_ms: u64,
+    ) -> MultiEraProtocolParameters {
         let half = RationalNumber {
             numerator: 1,
             denominator: 2,

@@ -20,9 +20,7 @@ use pallas_addresses::{Address, ShelleyPaymentPart};
 use pallas_codec::minicbor;
 use pallas_crypto::hash::{Hash, Hasher};
 use pallas_crypto::key::ed25519::{PublicKey, Signature};
-use pallas_primitives::conway::{
-    Certificate, DRep, NativeScript, Redeemers, TransactionOutput,
-};
+use pallas_primitives::conway::{Certificate, DRep, NativeScript, Redeemers, TransactionOutput};
 use pallas_primitives::{NetworkId, TransactionInput};
 use pallas_traverse::{Era, MultiEraInput, MultiEraOutput, MultiEraTx};
 use pallas_validate::utils::{Environment, MultiEraProtocolParameters, UTxOs};
@@ -264,7 +262,10 @@ pub(crate) fn validate_tx(
     let mut scripts: HashMap<Hash<28>, ScriptSrc> = HashMap::new();
     if let Some(ns) = &wits.native_script {
         for s in ns.iter() {
-            scripts.insert(script_hash(0, s.raw_cbor()), ScriptSrc::Native((**s).clone()));
+            scripts.insert(
+                script_hash(0, s.raw_cbor()),
+                ScriptSrc::Native((**s).clone()),
+            );
         }
     }
     for (tag, list) in [
@@ -326,8 +327,10 @@ pub(crate) fn validate_tx(
                         index: r.index,
                         mem: r.ex_units.mem,
                         steps: r.ex_units.steps,
-                        data_hash: Hasher::<256>::hash(&minicbor::to_vec(&r.data).unwrap_or_default())
-                            .to_string(),
+                        data_hash: Hasher::<256>::hash(
+                            &minicbor::to_vec(&r.data).unwrap_or_default(),
+                        )
+                        .to_string(),
                         script: None,
                     });
                 }
@@ -339,8 +342,10 @@ pub(crate) fn validate_tx(
                         index: k.index,
                         mem: v.ex_units.mem,
                         steps: v.ex_units.steps,
-                        data_hash: Hasher::<256>::hash(&minicbor::to_vec(&v.data).unwrap_or_default())
-                            .to_string(),
+                        data_hash: Hasher::<256>::hash(
+                            &minicbor::to_vec(&v.data).unwrap_or_default(),
+                        )
+                        .to_string(),
                         script: None,
                     });
                 }
@@ -384,7 +389,9 @@ pub(crate) fn validate_tx(
                 size: cbor.len() as u64,
             });
         }
-        let vsize = minicbor::to_vec(v.value.to_conway()).unwrap_or_default().len() as u64;
+        let vsize = minicbor::to_vec(v.value.to_conway())
+            .unwrap_or_default()
+            .len() as u64;
         if vsize > p.max_val_size {
             return Err(LedgerError::OutputValueTooBig {
                 which: which.clone(),
@@ -475,7 +482,8 @@ pub(crate) fn validate_tx(
     // --- Certificates, withdrawals, deposits -----------------------------------
     let mut overlay: HashMap<Credential, Option<Account>> = HashMap::new();
     let mut updates: Vec<(Credential, Option<Account>)> = Vec::new();
-    let get = |overlay: &HashMap<Credential, Option<Account>>, c: &Credential| match overlay.get(c) {
+    let get = |overlay: &HashMap<Credential, Option<Account>>, c: &Credential| match overlay.get(c)
+    {
         Some(a) => *a,
         None => view.account(c),
     };
@@ -601,7 +609,9 @@ pub(crate) fn validate_tx(
             let Some(acct) = get(&overlay, &cred) else {
                 return Err(LedgerError::Withdrawal {
                     account,
-                    reason: format!("{cred} is not registered; register it (a stake registration certificate) first"),
+                    reason: format!(
+                        "{cred} is not registered; register it (a stake registration certificate) first"
+                    ),
                     rule: "WithdrawalsNotInRewardsCERTS",
                 });
             };
@@ -616,10 +626,7 @@ pub(crate) fn validate_tx(
                 });
             }
             if *amount > 0 {
-                let a = Some(Account {
-                    balance: 0,
-                    ..acct
-                });
+                let a = Some(Account { balance: 0, ..acct });
                 overlay.insert(cred, a);
                 updates.push((cred, a));
             }
@@ -802,7 +809,12 @@ pub(crate) fn validate_tx(
             .iter()
             .map(|o| (OutRef::new(hash, body.outputs.len() as u32), output_cbor(o)))
             .collect();
-        (collateral.clone(), produced, collateral_net.coin, Vec::new())
+        (
+            collateral.clone(),
+            produced,
+            collateral_net.coin,
+            Vec::new(),
+        )
     };
     Ok(ValidatedTx {
         hash,
@@ -849,7 +861,9 @@ fn adjusted_outputs(
         if remaining == 0 {
             break;
         }
-        let Some(bytes) = resolved.get(r) else { continue };
+        let Some(bytes) = resolved.get(r) else {
+            continue;
+        };
         let Ok(o) = minicbor::decode::<TransactionOutput<'_>>(bytes) else {
             continue;
         };
@@ -886,9 +900,9 @@ fn adjusted_outputs(
                         pallas_primitives::alonzo::Value::Multiasset(new_coin, ma)
                     }
                 };
-                minicbor::to_vec(TransactionOutput::Legacy(pallas_codec::utils::KeepRaw::from(
-                    inner,
-                )))
+                minicbor::to_vec(TransactionOutput::Legacy(
+                    pallas_codec::utils::KeepRaw::from(inner),
+                ))
             }
         };
         if let Ok(b) = re {

@@ -92,9 +92,9 @@ pub(crate) struct Store {
 }
 
 fn h32(v: Vec<u8>) -> Result<Hash<32>, rusqlite::Error> {
-    let arr: [u8; 32] = v
-        .try_into()
-        .map_err(|_| rusqlite::Error::InvalidColumnType(0, "hash".into(), rusqlite::types::Type::Blob))?;
+    let arr: [u8; 32] = v.try_into().map_err(|_| {
+        rusqlite::Error::InvalidColumnType(0, "hash".into(), rusqlite::types::Type::Blob)
+    })?;
     Ok(Hash::new(arr))
 }
 
@@ -266,8 +266,9 @@ impl Store {
             let mut ins_addr = t.prepare_cached(
                 "INSERT OR IGNORE INTO address_txs(address, tx_hash, height, idx) VALUES (?1, ?2, ?3, ?4)",
             )?;
-            let mut ins_script = t
-                .prepare_cached("INSERT OR IGNORE INTO scripts(hash, lang, bytes) VALUES (?1, ?2, ?3)")?;
+            let mut ins_script = t.prepare_cached(
+                "INSERT OR IGNORE INTO scripts(hash, lang, bytes) VALUES (?1, ?2, ?3)",
+            )?;
             let mut ins_datum =
                 t.prepare_cached("INSERT OR IGNORE INTO datums(hash, cbor) VALUES (?1, ?2)")?;
             let mut ins_meta = t.prepare_cached(
@@ -314,7 +315,12 @@ impl Store {
                     ])?;
                 }
                 for a in &extras.addresses {
-                    ins_addr.execute(params![a, tx.hash.as_ref(), block.height as i64, i as i64])?;
+                    ins_addr.execute(params![
+                        a,
+                        tx.hash.as_ref(),
+                        block.height as i64,
+                        i as i64
+                    ])?;
                 }
                 for (h, lang, bytes) in &extras.scripts {
                     ins_script.execute(params![h.as_ref(), *lang as i64, bytes])?;
@@ -323,12 +329,21 @@ impl Store {
                     ins_datum.execute(params![h.as_ref(), cbor])?;
                 }
                 for (label, json) in &extras.metadata {
-                    ins_meta.execute(params![*label as i64, tx.hash.as_ref(), block.height as i64, json])?;
+                    ins_meta.execute(params![
+                        *label as i64,
+                        tx.hash.as_ref(),
+                        block.height as i64,
+                        json
+                    ])?;
                 }
                 for (cred, a) in &tx.account_updates {
                     match a {
                         Some(a) => {
-                            acct.execute(params![cred.to_key(), a.balance as i64, a.deposit as i64])?;
+                            acct.execute(params![
+                                cred.to_key(),
+                                a.balance as i64,
+                                a.deposit as i64
+                            ])?;
                         }
                         None => {
                             del_acct.execute(params![cred.to_key()])?;

@@ -79,7 +79,9 @@ impl Output {
         };
         let script_ref = self.script_ref.as_ref().and_then(|(tag, b)| {
             Some(CborWrap(match tag {
-                0 => ScriptRef::NativeScript(KeepRaw::from(minicbor::decode::<NativeScript>(b).ok()?)),
+                0 => ScriptRef::NativeScript(KeepRaw::from(
+                    minicbor::decode::<NativeScript>(b).ok()?,
+                )),
                 1 => ScriptRef::PlutusV1Script(PlutusScript::<1>(Bytes::from(b.clone()))),
                 2 => ScriptRef::PlutusV2Script(PlutusScript::<2>(Bytes::from(b.clone()))),
                 _ => ScriptRef::PlutusV3Script(PlutusScript::<3>(Bytes::from(b.clone()))),
@@ -205,8 +207,9 @@ impl TxBuilder {
         } else {
             let mut m = BTreeMap::new();
             for r in &self.redeemers {
-                let data = minicbor::decode::<PlutusData>(&r.data)
-                    .unwrap_or_else(|_| PlutusData::Array(pallas_codec::utils::MaybeIndefArray::Def(vec![])));
+                let data = minicbor::decode::<PlutusData>(&r.data).unwrap_or_else(|_| {
+                    PlutusData::Array(pallas_codec::utils::MaybeIndefArray::Def(vec![]))
+                });
                 m.insert(
                     RedeemersKey {
                         tag: r.tag,
@@ -231,7 +234,11 @@ impl TxBuilder {
         let mut ws = WitnessSet {
             vkeywitness: None,
             native_script: NonEmptySet::from_vec(
-                self.native_scripts.iter().cloned().map(KeepRaw::from).collect(),
+                self.native_scripts
+                    .iter()
+                    .cloned()
+                    .map(KeepRaw::from)
+                    .collect(),
             ),
             bootstrap_witness: None,
             plutus_v1_script: None,
@@ -292,9 +299,9 @@ impl TxBuilder {
             }
             Some(m)
         };
-        let aux_hash = self.aux().map(|a| {
-            Hasher::<256>::hash(&minicbor::to_vec(&a).unwrap_or_default())
-        });
+        let aux_hash = self
+            .aux()
+            .map(|a| Hasher::<256>::hash(&minicbor::to_vec(&a).unwrap_or_default()));
         TransactionBody {
             inputs: Set::from(tx_inputs(&self.inputs)),
             outputs: self.outputs.iter().map(Output::to_pallas).collect(),

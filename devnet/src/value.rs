@@ -43,7 +43,12 @@ impl Value {
         out.coin = out.coin.checked_add(other.coin)?;
         for (p, names) in &other.assets {
             for (n, q) in names {
-                let slot = out.assets.entry(*p).or_default().entry(n.clone()).or_default();
+                let slot = out
+                    .assets
+                    .entry(*p)
+                    .or_default()
+                    .entry(n.clone())
+                    .or_default();
                 *slot = slot.checked_add(*q)?;
             }
         }
@@ -86,7 +91,8 @@ impl Value {
 
     /// Blockfrost's `amount` array: lovelace first, then `policy‖name` units.
     pub fn to_blockfrost(&self) -> serde_json::Value {
-        let mut v = vec![serde_json::json!({"unit": "lovelace", "quantity": self.coin.to_string()})];
+        let mut v =
+            vec![serde_json::json!({"unit": "lovelace", "quantity": self.coin.to_string()})];
         for (p, names) in &self.assets {
             for (n, q) in names {
                 v.push(serde_json::json!({

@@ -11,7 +11,11 @@ use pallas_primitives::conway::{Certificate, NativeScript, RedeemerTag};
 use pallas_primitives::{ExUnits, StakeCredential};
 
 fn rejected(d: &ntx_devnet::Devnet, tx: &[u8]) -> LedgerError {
-    is_ledger_err(&d.submit(tx).expect_err("the ledger rejects this transaction")).clone()
+    is_ledger_err(
+        &d.submit(tx)
+            .expect_err("the ledger rejects this transaction"),
+    )
+    .clone()
 }
 
 #[test]
@@ -21,7 +25,9 @@ fn simple_payment_is_accepted_and_applied() {
     let bob = d.key("bob").unwrap();
     let input = first_utxo(&d, &alice);
     let b = payment(&d, &alice, input.clone(), &addr(&bob), 3_000_000);
-    let h = d.submit(&b.build(&d.params(), &[&alice])).expect("valid payment");
+    let h = d
+        .submit(&b.build(&d.params(), &[&alice]))
+        .expect("valid payment");
     let block = d.produce_block().unwrap();
     assert_eq!(block.tx_count, 1);
     assert!(d.utxo(&OutRef::new(h, 0)).is_some());
@@ -39,7 +45,10 @@ fn multi_asset_payment_moves_ntx() {
     let send = Value::lovelace(2_000_000).with_asset(policy, b"NTX", 250);
     let mut b = TxBuilder {
         inputs: vec![r],
-        outputs: vec![Output::new(&addr(&bob), send.clone()), Output::new(&addr(&alice), v.checked_sub(&send).unwrap())],
+        outputs: vec![
+            Output::new(&addr(&bob), send.clone()),
+            Output::new(&addr(&alice), v.checked_sub(&send).unwrap()),
+        ],
         ..TxBuilder::default()
     };
     b.balance_fee(&d.params(), &[&alice], 1, 0);
@@ -54,7 +63,9 @@ fn native_script_mint_through_the_faucet() {
     let d = devnet();
     let carol = ntx_devnet::KeyPair::generate("carol");
     let out = d.fund_now(&bech32(&carol), 5_000_000, 777).expect("funded");
-    let v = ntx_devnet::OutputView::decode(&d.utxo(&out).unwrap()).unwrap().value;
+    let v = ntx_devnet::OutputView::decode(&d.utxo(&out).unwrap())
+        .unwrap()
+        .value;
     assert_eq!(v.coin, 5_000_000);
     assert_eq!(v.asset(&d.ntx_policy(), b"NTX"), 777);
 }
@@ -67,7 +78,8 @@ fn native_script_mint_without_the_policy_signature_is_rejected() {
     let policy_script = NativeScript::ScriptPubkey(d.key("ntx-policy").unwrap().key_hash());
     let policy = d.ntx_policy();
     let mut b = payment(&d, &alice, input.clone(), &addr(&alice), 2_000_000);
-    b.mint.insert(policy, [(b"NTX".to_vec(), 5)].into_iter().collect());
+    b.mint
+        .insert(policy, [(b"NTX".to_vec(), 5)].into_iter().collect());
     b.native_scripts.push(policy_script);
     b.outputs[0].value = b.outputs[0].value.clone().with_asset(policy, b"NTX", 5);
     b.balance_fee(&d.params(), &[&alice], 1, 0);
@@ -105,10 +117,20 @@ fn ttl_equal_to_the_current_slot_is_expired() {
     b.ttl = Some(100);
     b.balance_fee(&d.params(), &[&alice], 1, 0);
     let e = rejected(&d, &b.build(&d.params(), &[&alice]));
-    assert!(matches!(e, LedgerError::Expired { slot: 100, ttl: 100 }), "{e}");
+    assert!(
+        matches!(
+            e,
+            LedgerError::Expired {
+                slot: 100,
+                ttl: 100
+            }
+        ),
+        "{e}"
+    );
     b.ttl = Some(101);
     b.balance_fee(&d.params(), &[&alice], 1, 0);
-    d.submit(&b.build(&d.params(), &[&alice])).expect("ttl 101 at slot 100 is valid");
+    d.submit(&b.build(&d.params(), &[&alice]))
+        .expect("ttl 101 at slot 100 is valid");
 }
 
 #[test]
@@ -119,7 +141,10 @@ fn validity_start_in_the_future_is_rejected() {
     b.valid_from = Some(50);
     b.balance_fee(&d.params(), &[&alice], 1, 0);
     let e = rejected(&d, &b.build(&d.params(), &[&alice]));
-    assert!(matches!(e, LedgerError::NotYetValid { start: 50, .. }), "{e}");
+    assert!(
+        matches!(e, LedgerError::NotYetValid { start: 50, .. }),
+        "{e}"
+    );
 }
 
 #[test]
@@ -153,7 +178,10 @@ fn missing_signature_is_rejected() {
     let bob = d.key("bob").unwrap();
     let b = payment(&d, &alice, first_utxo(&d, &alice), &addr(&bob), 2_000_000);
     let e = rejected(&d, &b.build(&d.params(), &[&bob]));
-    assert!(matches!(&e, LedgerError::Phase1 { rule, .. } if rule.contains("VKWitnessMissing")), "{e}");
+    assert!(
+        matches!(&e, LedgerError::Phase1 { rule, .. } if rule.contains("VKWitnessMissing")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -201,7 +229,8 @@ fn plutus_fixture() -> PlutusFixture {
         Output::new(&addr(&alice), Value::lovelace(10_000_000)).v3_script_ref(&s42),
         Output::new(&addr(&alice), Value::lovelace(10_000_000)).v3_script_ref(&sok),
         Output::new(&addr(&alice), Value::lovelace(10_000_000)).v3_script_ref(&strue),
-        Output::new(&script_address(v3_hash(&s42)), Value::lovelace(20_000_000)).inline_datum(&int_data(7)),
+        Output::new(&script_address(v3_hash(&s42)), Value::lovelace(20_000_000))
+            .inline_datum(&int_data(7)),
         Output::new(&addr(&alice), Value::lovelace(10_000_000)),
     ];
     let spent: u64 = outs.iter().map(|o| o.value.coin).sum();
@@ -210,9 +239,15 @@ fn plutus_fixture() -> PlutusFixture {
     change.coin -= 0;
     let mut all = outs;
     all.push(Output::new(&addr(&alice), change));
-    let mut b = TxBuilder { inputs: vec![r], outputs: all, ..TxBuilder::default() };
+    let mut b = TxBuilder {
+        inputs: vec![r],
+        outputs: all,
+        ..TxBuilder::default()
+    };
     b.balance_fee(&d.params(), &[&alice], 5, 0);
-    let h = d.submit(&b.build(&d.params(), &[&alice])).expect("publishing scripts is valid");
+    let h = d
+        .submit(&b.build(&d.params(), &[&alice]))
+        .expect("publishing scripts is valid");
     d.produce_block().unwrap();
     PlutusFixture {
         d,
@@ -225,7 +260,10 @@ fn plutus_fixture() -> PlutusFixture {
     }
 }
 
-const UNITS: ExUnits = ExUnits { mem: 1_000_000, steps: 500_000_000 };
+const UNITS: ExUnits = ExUnits {
+    mem: 1_000_000,
+    steps: 500_000_000,
+};
 
 /// Spends the locked output with `redeemer`, referencing the 42 script.
 fn spend_locked(f: &PlutusFixture, redeemer: i64, units: ExUnits, is_valid: bool) -> TxBuilder {
@@ -238,7 +276,12 @@ fn spend_locked(f: &PlutusFixture, redeemer: i64, units: ExUnits, is_valid: bool
         collateral_return: Some(Output::new(&addr(&f.alice), Value::lovelace(5_000_000))),
         total_collateral: Some(5_000_000),
         outputs: vec![Output::new(&addr(&f.alice), Value::lovelace(20_000_000))],
-        redeemers: vec![RedeemerSpec { tag: RedeemerTag::Spend, index: 0, data: int_data(redeemer), ex_units: units }],
+        redeemers: vec![RedeemerSpec {
+            tag: RedeemerTag::Spend,
+            index: 0,
+            data: int_data(redeemer),
+            ex_units: units,
+        }],
         languages: vec![3],
         is_valid,
         ..TxBuilder::default()
@@ -268,7 +311,10 @@ fn failing_script_is_rejected_with_its_trace() {
     match &e {
         LedgerError::ScriptFailure { purpose, logs, .. } => {
             assert_eq!(purpose, "spend:0");
-            assert!(logs.iter().any(|l| l.contains("redeemer is not 42")), "{logs:?}");
+            assert!(
+                logs.iter().any(|l| l.contains("redeemer is not 42")),
+                "{logs:?}"
+            );
         }
         other => panic!("expected a script failure, got {other}"),
     }
@@ -278,12 +324,25 @@ fn failing_script_is_rejected_with_its_trace() {
 fn is_valid_false_takes_only_the_collateral() {
     let f = plutus_fixture();
     let b = spend_locked(&f, 41, UNITS, false);
-    let h = f.d.submit(&b.build(&f.d.params(), &[&f.alice])).expect("accepted with is_valid=false");
+    let h =
+        f.d.submit(&b.build(&f.d.params(), &[&f.alice]))
+            .expect("accepted with is_valid=false");
     f.d.produce_block().unwrap();
-    assert!(f.d.utxo(&f.locked).is_some(), "the script output stays locked");
-    assert!(f.d.utxo(&f.collateral.0).is_none(), "the collateral is taken");
-    let ret = f.d.utxo(&OutRef::new(h, 1)).expect("collateral return at index len(outputs)");
-    assert_eq!(ntx_devnet::OutputView::decode(&ret).unwrap().value.coin, 5_000_000);
+    assert!(
+        f.d.utxo(&f.locked).is_some(),
+        "the script output stays locked"
+    );
+    assert!(
+        f.d.utxo(&f.collateral.0).is_none(),
+        "the collateral is taken"
+    );
+    let ret =
+        f.d.utxo(&OutRef::new(h, 1))
+            .expect("collateral return at index len(outputs)");
+    assert_eq!(
+        ntx_devnet::OutputView::decode(&ret).unwrap().value.coin,
+        5_000_000
+    );
 }
 
 #[test]
@@ -297,7 +356,15 @@ fn is_valid_false_with_passing_scripts_is_rejected() {
 #[test]
 fn declared_units_below_measured_fail_the_script() {
     let f = plutus_fixture();
-    let b = spend_locked(&f, 42, ExUnits { mem: 100, steps: 100_000 }, true);
+    let b = spend_locked(
+        &f,
+        42,
+        ExUnits {
+            mem: 100,
+            steps: 100_000,
+        },
+        true,
+    );
     let e = rejected(&f.d, &b.build(&f.d.params(), &[&f.alice]));
     assert!(matches!(e, LedgerError::ExUnitsExceeded { .. }), "{e}");
 }
@@ -305,7 +372,15 @@ fn declared_units_below_measured_fail_the_script() {
 #[test]
 fn declared_units_over_the_tx_maximum_are_rejected() {
     let f = plutus_fixture();
-    let b = spend_locked(&f, 42, ExUnits { mem: 16_500_001, steps: 1_000_000 }, true);
+    let b = spend_locked(
+        &f,
+        42,
+        ExUnits {
+            mem: 16_500_001,
+            steps: 1_000_000,
+        },
+        true,
+    );
     let e = rejected(&f.d, &b.build(&f.d.params(), &[&f.alice]));
     assert!(matches!(e, LedgerError::ExUnitsTooBig { .. }), "{e}");
 }
@@ -316,7 +391,10 @@ fn wrong_total_collateral_is_rejected() {
     let mut b = spend_locked(&f, 42, UNITS, true);
     b.total_collateral = Some(4_000_000);
     let e = rejected(&f.d, &b.build(&f.d.params(), &[&f.alice]));
-    assert!(matches!(e, LedgerError::IncorrectTotalCollateral { .. }), "{e}");
+    assert!(
+        matches!(e, LedgerError::IncorrectTotalCollateral { .. }),
+        "{e}"
+    );
 }
 
 #[test]
@@ -326,7 +404,10 @@ fn insufficient_collateral_is_rejected() {
     b.collateral_return = Some(Output::new(&addr(&f.alice), Value::lovelace(9_900_000)));
     b.total_collateral = Some(100_000);
     let e = rejected(&f.d, &b.build(&f.d.params(), &[&f.alice]));
-    assert!(matches!(e, LedgerError::InsufficientCollateral { .. }), "{e}");
+    assert!(
+        matches!(e, LedgerError::InsufficientCollateral { .. }),
+        "{e}"
+    );
 }
 
 #[test]
@@ -347,9 +428,20 @@ fn v3_script_returning_true_fails() {
     // Lock 5 ADA at the returns-true script, then try to spend it.
     let alice = &f.alice;
     let input = first_utxo(&f.d, alice);
-    let input = if input.0 == f.collateral.0 || input.0 == f.ref_42 || input.0 == f.ref_ok || input.0 == f.ref_true {
-        f.d.utxos_at(&addr(alice)).unwrap().into_iter().map(|(r, b)| (r, ntx_devnet::OutputView::decode(&b).unwrap().value)).find(|(_, v)| v.coin > 100_000_000).unwrap()
-    } else { input };
+    let input = if input.0 == f.collateral.0
+        || input.0 == f.ref_42
+        || input.0 == f.ref_ok
+        || input.0 == f.ref_true
+    {
+        f.d.utxos_at(&addr(alice))
+            .unwrap()
+            .into_iter()
+            .map(|(r, b)| (r, ntx_devnet::OutputView::decode(&b).unwrap().value))
+            .find(|(_, v)| v.coin > 100_000_000)
+            .unwrap()
+    } else {
+        input
+    };
     let b = payment(&f.d, alice, input, &lock_to, 5_000_000);
     let h = f.d.submit(&b.build(&f.d.params(), &[alice])).unwrap();
     f.d.produce_block().unwrap();
@@ -360,7 +452,12 @@ fn v3_script_returning_true_fails() {
         collateral_return: Some(Output::new(&addr(alice), Value::lovelace(5_000_000))),
         total_collateral: Some(5_000_000),
         outputs: vec![Output::new(&addr(alice), Value::lovelace(5_000_000))],
-        redeemers: vec![RedeemerSpec { tag: RedeemerTag::Spend, index: 0, data: int_data(0), ex_units: UNITS }],
+        redeemers: vec![RedeemerSpec {
+            tag: RedeemerTag::Spend,
+            index: 0,
+            data: int_data(0),
+            ex_units: UNITS,
+        }],
         datums: vec![],
         languages: vec![3],
         ..TxBuilder::default()
@@ -368,7 +465,10 @@ fn v3_script_returning_true_fails() {
     s.balance_fee(&f.d.params(), &[alice], 0, strue.len() as u64);
     // The locked output has no datum: V3 allows that.
     let e = rejected(&f.d, &s.build(&f.d.params(), &[alice]));
-    assert!(matches!(&e, LedgerError::ScriptFailure { detail, .. } if detail.contains("unit")), "{e}");
+    assert!(
+        matches!(&e, LedgerError::ScriptFailure { detail, .. } if detail.contains("unit")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -388,16 +488,35 @@ fn plutus_v3_mint_with_reference_script() {
             Output::new(&addr(alice), Value::lovelace(18_000_000)),
             Output::new(&addr(alice), minted).inline_datum(&int_data(1)),
         ],
-        mint: [(policy, [(b"JOB".to_vec(), 1i64)].into_iter().collect())].into_iter().collect(),
+        mint: [(policy, [(b"JOB".to_vec(), 1i64)].into_iter().collect())]
+            .into_iter()
+            .collect(),
         redeemers: vec![
-            RedeemerSpec { tag: RedeemerTag::Spend, index: 0, data: int_data(42), ex_units: UNITS },
-            RedeemerSpec { tag: RedeemerTag::Mint, index: 0, data: int_data(0), ex_units: UNITS },
+            RedeemerSpec {
+                tag: RedeemerTag::Spend,
+                index: 0,
+                data: int_data(42),
+                ex_units: UNITS,
+            },
+            RedeemerSpec {
+                tag: RedeemerTag::Mint,
+                index: 0,
+                data: int_data(0),
+                ex_units: UNITS,
+            },
         ],
         languages: vec![3],
         ..TxBuilder::default()
     };
-    b.balance_fee(&f.d.params(), &[alice], 0, (redeemer_is_42().len() + sok.len()) as u64);
-    let v = f.d.validate(&b.build(&f.d.params(), &[alice])).expect("mint is valid");
+    b.balance_fee(
+        &f.d.params(),
+        &[alice],
+        0,
+        (redeemer_is_42().len() + sok.len()) as u64,
+    );
+    let v =
+        f.d.validate(&b.build(&f.d.params(), &[alice]))
+            .expect("mint is valid");
     assert_eq!(v.redeemers.len(), 2);
 }
 
@@ -410,12 +529,19 @@ fn stake_registration_withdrawal_and_deregistration() {
     let alice = &f.alice;
     let deposit = f.d.params().key_deposit;
     // 1. Register (legacy tag 0: no witness, pays key_deposit).
-    let (r, v) = f.d.utxos_at(&addr(alice)).unwrap().into_iter()
-        .map(|(r, b)| (r, ntx_devnet::OutputView::decode(&b).unwrap().value))
-        .find(|(_, v)| v.coin > 100_000_000).unwrap();
+    let (r, v) =
+        f.d.utxos_at(&addr(alice))
+            .unwrap()
+            .into_iter()
+            .map(|(r, b)| (r, ntx_devnet::OutputView::decode(&b).unwrap().value))
+            .find(|(_, v)| v.coin > 100_000_000)
+            .unwrap();
     let mut reg = TxBuilder {
         inputs: vec![r],
-        outputs: vec![Output::new(&addr(alice), v.checked_sub(&Value::lovelace(deposit)).unwrap())],
+        outputs: vec![Output::new(
+            &addr(alice),
+            v.checked_sub(&Value::lovelace(deposit)).unwrap(),
+        )],
         certificates: vec![Certificate::StakeRegistration(cred.clone())],
         ..TxBuilder::default()
     };
@@ -425,20 +551,39 @@ fn stake_registration_withdrawal_and_deregistration() {
     unpaid.outputs[0].value.coin += deposit;
     let e = rejected(&f.d, &unpaid.build(&f.d.params(), &[alice]));
     assert!(matches!(e, LedgerError::ValueNotConserved { .. }), "{e}");
-    let h = f.d.submit(&reg.build(&f.d.params(), &[alice])).expect("registration is valid");
+    let h =
+        f.d.submit(&reg.build(&f.d.params(), &[alice]))
+            .expect("registration is valid");
     f.d.produce_block().unwrap();
-    assert_eq!(f.d.account(&ntx_devnet::Credential::Script(v3_hash(&sok))).unwrap().deposit, deposit);
+    assert_eq!(
+        f.d.account(&ntx_devnet::Credential::Script(v3_hash(&sok)))
+            .unwrap()
+            .deposit,
+        deposit
+    );
     // Registering twice is rejected.
     let again_in = (OutRef::new(h, 0), reg.outputs[0].value.clone());
     let mut again = TxBuilder {
         inputs: vec![again_in.0],
-        outputs: vec![Output::new(&addr(alice), again_in.1.checked_sub(&Value::lovelace(deposit)).unwrap())],
+        outputs: vec![Output::new(
+            &addr(alice),
+            again_in.1.checked_sub(&Value::lovelace(deposit)).unwrap(),
+        )],
         certificates: vec![Certificate::StakeRegistration(cred.clone())],
         ..TxBuilder::default()
     };
     again.balance_fee(&f.d.params(), &[alice], 0, 0);
     let e = rejected(&f.d, &again.build(&f.d.params(), &[alice]));
-    assert!(matches!(e, LedgerError::Certificate { rule: "StakeKeyRegisteredDELEG", .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            LedgerError::Certificate {
+                rule: "StakeKeyRegisteredDELEG",
+                ..
+            }
+        ),
+        "{e}"
+    );
 
     // 2. A zero withdrawal runs the withdraw purpose (reference script).
     let withdraw = |amount: u64| {
@@ -448,9 +593,17 @@ fn stake_registration_withdrawal_and_deregistration() {
             collateral: vec![f.collateral.0],
             collateral_return: Some(Output::new(&addr(alice), Value::lovelace(5_000_000))),
             total_collateral: Some(5_000_000),
-            outputs: vec![Output::new(&addr(alice), again_in.1.checked_add(&Value::lovelace(amount)).unwrap())],
+            outputs: vec![Output::new(
+                &addr(alice),
+                again_in.1.checked_add(&Value::lovelace(amount)).unwrap(),
+            )],
             withdrawals: [(reward.clone(), amount)].into_iter().collect(),
-            redeemers: vec![RedeemerSpec { tag: RedeemerTag::Reward, index: 0, data: int_data(0), ex_units: UNITS }],
+            redeemers: vec![RedeemerSpec {
+                tag: RedeemerTag::Reward,
+                index: 0,
+                data: int_data(0),
+                ex_units: UNITS,
+            }],
             languages: vec![3],
             ..TxBuilder::default()
         };
@@ -460,7 +613,9 @@ fn stake_registration_withdrawal_and_deregistration() {
     let e = rejected(&f.d, &withdraw(1).build(&f.d.params(), &[alice]));
     assert!(matches!(e, LedgerError::Withdrawal { .. }), "{e}");
     let w = withdraw(0);
-    let wv = f.d.validate(&w.build(&f.d.params(), &[alice])).expect("zero withdrawal is valid");
+    let wv =
+        f.d.validate(&w.build(&f.d.params(), &[alice]))
+            .expect("zero withdrawal is valid");
     assert_eq!(wv.redeemers[0].purpose, "reward");
 }
 
@@ -484,14 +639,27 @@ fn reference_scripts_over_200_kib_are_rejected() {
     let holder = ntx_devnet::KeyPair::generate("holder");
     for i in 0..14u32 {
         let o = Output::new(&addr(&holder), Value::lovelace(100_000_000)).v3_script_ref(&junk);
-        genesis.utxos.push(GenesisUtxo { tx_hash: hex::encode([9u8; 32]), index: i, cbor: hex::encode(o.to_cbor()) });
+        genesis.utxos.push(GenesisUtxo {
+            tx_hash: hex::encode([9u8; 32]),
+            index: i,
+            cbor: hex::encode(o.to_cbor()),
+        });
     }
-    let d = ntx_devnet::Devnet::open(DevnetConfig { genesis, ..DevnetConfig::default() }).unwrap();
+    let d = ntx_devnet::Devnet::open(DevnetConfig {
+        genesis,
+        ..DevnetConfig::default()
+    })
+    .unwrap();
     let alice = d.key("alice").unwrap();
     let mut b = payment(&d, &alice, first_utxo(&d, &alice), &addr(&alice), 2_000_000);
-    b.reference_inputs = (0..14).map(|i| OutRef::new(pallas_crypto::hash::Hash::new([9; 32]), i)).collect();
+    b.reference_inputs = (0..14)
+        .map(|i| OutRef::new(pallas_crypto::hash::Hash::new([9; 32]), i))
+        .collect();
     let e = rejected(&d, &b.build(&d.params(), &[&alice]));
-    assert!(matches!(e, LedgerError::RefScriptsTooBig { size: 210_000, .. }), "{e}");
+    assert!(
+        matches!(e, LedgerError::RefScriptsTooBig { size: 210_000, .. }),
+        "{e}"
+    );
 }
 
 #[test]
@@ -499,11 +667,21 @@ fn reference_script_fee_is_charged() {
     let f = plutus_fixture();
     let mut b = spend_locked(&f, 42, UNITS, true);
     // Pay the fee without the reference-script part.
-    let without = ntx_devnet::min_fee(&f.d.params(), b.build(&f.d.params(), &[&f.alice]).len() as u64, UNITS.mem, UNITS.steps, 0).total();
+    let without = ntx_devnet::min_fee(
+        &f.d.params(),
+        b.build(&f.d.params(), &[&f.alice]).len() as u64,
+        UNITS.mem,
+        UNITS.steps,
+        0,
+    )
+    .total();
     b.outputs[0].value.coin += b.fee - without;
     b.fee = without;
     let e = rejected(&f.d, &b.build(&f.d.params(), &[&f.alice]));
-    assert!(matches!(e, LedgerError::FeeTooSmall { ref_script_fee, .. } if ref_script_fee > 0), "{e}");
+    assert!(
+        matches!(e, LedgerError::FeeTooSmall { ref_script_fee, .. } if ref_script_fee > 0),
+        "{e}"
+    );
 }
 
 #[test]

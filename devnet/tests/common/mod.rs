@@ -74,18 +74,32 @@ pub fn bech32(k: &KeyPair) -> String {
 
 /// The first unspent output of `key`'s address and its value.
 pub fn first_utxo(d: &Devnet, key: &KeyPair) -> (OutRef, Value) {
-    let (r, b) = d.utxos_at(&addr(key)).unwrap().into_iter().next().expect("has a utxo");
+    let (r, b) = d
+        .utxos_at(&addr(key))
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("has a utxo");
     (r, OutputView::decode(&b).unwrap().value)
 }
 
 /// A balanced payment of `amount` lovelace from `from`'s `input` to `to`.
-pub fn payment(d: &Devnet, from: &KeyPair, input: (OutRef, Value), to: &[u8], amount: u64) -> TxBuilder {
+pub fn payment(
+    d: &Devnet,
+    from: &KeyPair,
+    input: (OutRef, Value),
+    to: &[u8],
+    amount: u64,
+) -> TxBuilder {
     let p = d.params();
     let mut b = TxBuilder {
         inputs: vec![input.0],
         outputs: vec![
             Output::new(to, Value::lovelace(amount)),
-            Output::new(&addr(from), input.1.checked_sub(&Value::lovelace(amount)).unwrap()),
+            Output::new(
+                &addr(from),
+                input.1.checked_sub(&Value::lovelace(amount)).unwrap(),
+            ),
         ],
         ..TxBuilder::default()
     };
@@ -98,4 +112,14 @@ pub fn is_ledger_err(e: &ntx_devnet::DevnetError) -> &ntx_devnet::LedgerError {
         ntx_devnet::DevnetError::Ledger(l) => l,
         other => panic!("expected a ledger rejection, got {other}"),
     }
+}
+
+/// The largest unspent output of `key`'s address.
+pub fn richest_utxo(d: &Devnet, key: &KeyPair) -> (OutRef, Value) {
+    d.utxos_at(&addr(key))
+        .unwrap()
+        .into_iter()
+        .map(|(r, b)| (r, OutputView::decode(&b).unwrap().value))
+        .max_by_key(|(_, v)| v.coin)
+        .expect("has a utxo")
 }

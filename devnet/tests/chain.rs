@@ -1,0 +1,165 @@
+//! Persistence, crash safety, rollback and time travel.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use common::*;
+use ntx_devnet::{ClockMode, Devnet, DevnetConfig, OutRef, RollbackMode};
+
+fn open(dir: &std::path::Path) -> Devnet {
+    Devnet::open(DevnetConfig {
+        data_dir: Some(dir.to_path_buf()),
+        ..DevnetConfig::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn restart_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tip, funded, alice_skey) = {
+        let d = open(dir.path());
+        let carol = ntx_devnet::KeyPair::generate("carol");
+        let out = d.fund_now(&bech32(&carol), 3_000_000, 5).unwrap();
+        d.advance_slots(10).unwrap();
+        d.produce_block().unwrap();
+        (d.tip(), out, d.key("alice").unwrap().secret)
+    }; // dropped without any shutdown
+    let d = open(dir.path());
+    assert_eq!(d.tip(), tip);
+    assert!(d.utxo(&funded).is_some());
+    assert_eq!(d.key("alice").unwrap().secret, alice_skey);
+    assert!(d.current_slot() >= tip.slot);
+    // The key files are cardano-cli TextEnvelopes.
+    let skey: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("alice.skey")).unwrap())
+            .unwrap();
+    assert_eq!(skey["type"], "PaymentSigningKeyShelley_ed25519");
+    assert_eq!(
+        skey["cborHex"].as_str().unwrap(),
+        format!("5820{}", hex::encode(alice_skey))
+    );
+    // And it keeps producing blocks on top.
+    let alice = d.key("alice").unwrap();
+    let b = payment(&d, &alice, first_utxo(&d, &alice), &addr(&alice), 2_000_000);
+    d.submit(&b.build(&d.params(), &[&alice])).unwrap();
+    assert_eq!(d.produce_block().unwrap().height, tip.height + 1);
+}
+
+/// Child half of the crash test: produces blocks forever, printing each
+/// committed height. Only runs when the parent sets DEVNET_CRASH_DIR.
+#[test]
+fn crash_child() {
+    let Ok(dir) = std::env::var("DEVNET_CRASH_DIR") else {
+        return;
+    };
+    let d = open(std::path::Path::new(&dir));
+    let alice = d.key("alice").unwrap();
+    loop {
+        let b = payment(
+            &d,
+            &alice,
+            richest_utxo(&d, &alice),
+            &addr(&alice),
+            2_000_000,
+        );
+        d.submit(&b.build(&d.params(), &[&alice])).unwrap();
+        let block = d.produce_block().unwrap();
+        println!("committed {}", block.height);
+    }
+}
+
+#[test]
+fn sigkill_between_blocks_loses_no_committed_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .env("DEVNET_CRASH_DIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut last = 0;
+    while let Some(Ok(l)) = lines.next() {
+        if let Some(h) = l.split("committed ").nth(1) {
+            last = h.trim().parse().unwrap();
+            if last >= 5 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(last >= 5, "the child committed blocks");
+    let d = open(dir.path());
+    assert!(
+        d.tip().height >= last,
+        "tip {} < last committed {last}",
+        d.tip().height
+    );
+    // The resumed chain is consistent: alice's funds are spendable.
+    let alice = d.key("alice").unwrap();
+    let b = payment(
+        &d,
+        &alice,
+        richest_utxo(&d, &alice),
+        &addr(&alice),
+        2_000_000,
+    );
+    d.submit(&b.build(&d.params(), &[&alice])).unwrap();
+}
+
+#[test]
+fn rollback_returns_transactions_to_the_mempool_or_drops_them() {
+    let d = devnet();
+    let alice = d.key("alice").unwrap();
+    let bob = d.key("bob").unwrap();
+    let input = first_utxo(&d, &alice);
+    let b = payment(&d, &alice, input.clone(), &addr(&bob), 2_000_000);
+    let h = d.submit(&b.build(&d.params(), &[&alice])).unwrap();
+    let block = d.produce_block().unwrap();
+    assert!(d.utxo(&OutRef::new(h, 0)).is_some());
+    assert_eq!(d.rollback(1, RollbackMode::ReturnToMempool).unwrap(), 1);
+    assert_eq!(d.tip().height, block.height - 1);
+    assert!(d.utxo(&OutRef::new(h, 0)).is_none());
+    assert!(d.utxo(&input.0).is_some(), "the input is unspent again");
+    assert_eq!(d.mempool_len(), 1);
+    d.produce_block().unwrap();
+    assert!(d.utxo(&OutRef::new(h, 0)).is_some());
+    d.rollback(1, RollbackMode::Drop).unwrap();
+    assert_eq!(d.mempool_len(), 0);
+    assert!(d.utxo(&input.0).is_some());
+}
+
+#[test]
+fn time_travel_expires_pending_transactions() {
+    let d = devnet();
+    let alice = d.key("alice").unwrap();
+    let mut b = payment(&d, &alice, first_utxo(&d, &alice), &addr(&alice), 2_000_000);
+    b.ttl = Some(20);
+    b.balance_fee(&d.params(), &[&alice], 1, 0);
+    d.submit(&b.build(&d.params(), &[&alice])).unwrap();
+    assert_eq!(d.advance_to_slot(25).unwrap(), 25);
+    let block = d.produce_block().unwrap();
+    assert_eq!(block.slot, 25);
+    assert_eq!(block.tx_count, 0, "expired at block time");
+    assert!(d.advance_to_slot(3).is_err(), "time does not go backwards");
+}
+
+#[test]
+fn wall_clock_mode_counts_slots_from_genesis() {
+    let d = Devnet::open(DevnetConfig {
+        clock: ClockMode::Wall,
+        slot_length_ms: 1000,
+        ..DevnetConfig::default()
+    })
+    .unwrap();
+    let before = d.current_slot();
+    d.advance_slots(1000).unwrap();
+    assert!(d.current_slot() >= before + 1000);
+}

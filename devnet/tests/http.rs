@@ -1,0 +1,195 @@
+//! The HTTP API, through a plain HTTP client, as an outside Blockfrost client sees it.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use common::*;
+use ntx_devnet::{Devnet, DevnetConfig};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_and_read_back_through_blockfrost_endpoints() {
+    let d = Devnet::open(DevnetConfig::default()).unwrap();
+    let cancel = CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let server = {
+        let d = d.clone();
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            ntx_devnet::serve_devnet(d, 0, c, move |a, _| {
+                let _ = tx.send(a);
+            })
+            .await
+        })
+    };
+    let api = rx.await.unwrap();
+    let base = format!("http://{api}/api/v0");
+    let http = reqwest::Client::new();
+
+    // Parameters.
+    let p: serde_json::Value = http
+        .get(format!("{base}/epochs/latest/parameters"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["min_fee_a"], 44);
+    assert_eq!(
+        p["cost_models_raw"]["PlutusV3"].as_array().unwrap().len(),
+        297
+    );
+    assert!(p["cost_models"]["PlutusV3"]["addInteger-cpu-arguments-intercept"].is_number());
+    let g: serde_json::Value = http
+        .get(format!("http://{api}/genesis"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(g["network_magic"], 42);
+
+    // A never-seen address has no UTxOs; an unknown tx is a Blockfrost 404.
+    let stranger = bech32(&ntx_devnet::KeyPair::generate("x"));
+    let r = http
+        .get(format!("{base}/addresses/{stranger}/utxos"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!([])
+    );
+    let r = http
+        .get(format!("{base}/txs/{}", "00".repeat(32)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["status_code"], 404);
+    assert_eq!(body["error"], "Not Found");
+
+    // Submit a payment as application/cbor.
+    let alice = d.key("alice").unwrap();
+    let bob = d.key("bob").unwrap();
+    let b = payment(&d, &alice, first_utxo(&d, &alice), &addr(&bob), 4_000_000);
+    let cbor = b.build(&d.params(), &[&alice]);
+    let r = http
+        .post(format!("{base}/tx/submit"))
+        .header("Content-Type", "application/cbor")
+        .body(cbor.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let hash: String = r.json().await.unwrap();
+    // A rejected submission is a 400 naming the rule.
+    let r = http
+        .post(format!("{base}/tx/submit"))
+        .header("Content-Type", "application/cbor")
+        .body(cbor.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("BadInputsUTxO"),
+        "{body}"
+    );
+
+    // Produce a block through the admin API and read everything back.
+    let r = http
+        .post(format!("http://{api}/devnet/block"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let t: serde_json::Value = http
+        .get(format!("{base}/txs/{hash}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(t["hash"], hash);
+    assert_eq!(t["block_height"], 1);
+    assert!(t["fees"].is_string());
+    let c: serde_json::Value = http
+        .get(format!("{base}/txs/{hash}/cbor"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["cbor"], hex::encode(&cbor));
+    let u: serde_json::Value = http
+        .get(format!("{base}/txs/{hash}/utxos"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        u["outputs"][0]["amount"][0],
+        serde_json::json!({"unit": "lovelace", "quantity": "4000000"})
+    );
+    let bob_bech = bech32(&bob);
+    let utxos: serde_json::Value = http
+        .get(format!("{base}/addresses/{bob_bech}/utxos"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        utxos
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["tx_hash"] == hash && u["output_index"] == 0)
+    );
+    let latest: serde_json::Value = http
+        .get(format!("{base}/blocks/latest"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(latest["height"], 1);
+
+    // Fund through the admin API (NTX minted under the devnet policy).
+    let r = http
+        .post(format!("http://{api}/devnet/fund"))
+        .json(&serde_json::json!({"address": stranger, "lovelace": 3_000_000, "ntx": 9}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    http.post(format!("http://{api}/devnet/block"))
+        .send()
+        .await
+        .unwrap();
+    let unit = d.status().ntx_unit;
+    let utxos: serde_json::Value = http
+        .get(format!("http://{api}/addresses/{stranger}/utxos/{unit}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(utxos.as_array().unwrap().len(), 1);
+
+    cancel.cancel();
+    server.await.unwrap().unwrap();
+}
