@@ -1,2 +1,9 @@
-//! `ntx`: the ntx-escrow command-line tool.
-fn main() {}
+//! `ntx`: the ntx-escrow command-line tool (see `ntx --help`).
+
+mod cmd;
+
+use clap::Parser;
+
+fn main() -> miette::Result<()> {
+    cmd::Cli::parse().run()
+}

@@ -1,0 +1,275 @@
+//! `ntx bench contract`: the escrow's size, execution units and mainnet fees,
+//! measured by running the compiled validator on the real transactions.
+
+use clap::{Subcommand, ValueEnum};
+use miette::{IntoDiagnostic, miette};
+use ntx_offchain::ExUnits;
+use ntx_offchain::builder::{EscrowUtxo, Finished, JobTerms};
+use ntx_offchain::protocol::{Asset, Settlement, Verdict};
+use ntx_offchain::sandbox::{MAINNET_MAX_TX_EX_UNITS, Party, Sandbox};
+use ntx_offchain::tx::FeeParams;
+use serde_json::json;
+
+/// Arguments of `ntx bench`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    target: Target,
+}
+
+#[derive(Debug, Subcommand)]
+enum Target {
+    /// Script size; units and fees of every transaction kind; batch settlements.
+    Contract {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Shorthand for `--format json`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    Markdown,
+}
+
+/// Runs `ntx bench`.
+pub fn run(args: Args) -> miette::Result<()> {
+    match args.target {
+        Target::Contract { format, json } => {
+            let format = if json { Format::Json } else { format };
+            let report = measure()?;
+            print(&report, format);
+            Ok(())
+        }
+    }
+}
+
+const PRICE: u64 = 25_000_000;
+const SUBMIT_BY: u64 = 1_000;
+const SETTLE_BY: u64 = 2_000;
+/// The largest batch lock that fits a transaction comfortably.
+const LOCK_BATCH: usize = 10;
+
+struct Row {
+    name: String,
+    size: usize,
+    units: ExUnits,
+    fee: u64,
+}
+
+impl Row {
+    fn of(name: impl Into<String>, f: &Finished) -> Row {
+        let units = f
+            .costs
+            .iter()
+            .fold(ExUnits::default(), |acc, c| acc + c.ex_units);
+        Row {
+            name: name.into(),
+            size: f.tx.cbor.len(),
+            units,
+            fee: f.fee,
+        }
+    }
+}
+
+struct Report {
+    script_size: usize,
+    rows: Vec<Row>,
+    batches: Vec<Row>,
+    largest_batch: usize,
+}
+
+fn asset() -> Asset {
+    Asset::mainnet_ntx()
+}
+
+fn submitted_jobs(sb: &mut Sandbox, n: usize) -> miette::Result<Vec<EscrowUtxo>> {
+    let mut out = Vec::with_capacity(n);
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(LOCK_BATCH);
+        let terms: Vec<JobTerms> = (0..k)
+            .map(|_| sb.terms(PRICE, SUBMIT_BY, SETTLE_BY))
+            .collect();
+        let (_, escrows) = sb.lock(&terms, 100).into_diagnostic()?;
+        for e in escrows {
+            let (_, e) = sb.submit(&e, [0x77; 32], SUBMIT_BY).into_diagnostic()?;
+            out.push(e);
+        }
+        left -= k;
+    }
+    Ok(out)
+}
+
+fn claims(sb: &Sandbox, escrows: Vec<EscrowUtxo>) -> Vec<(EscrowUtxo, Settlement)> {
+    escrows
+        .into_iter()
+        .map(|e| {
+            let attestations = sb.attest(&e, Verdict::Accept, &[0, 2]);
+            (e, Settlement::Claim { attestations })
+        })
+        .collect()
+}
+
+fn measure() -> miette::Result<Report> {
+    let mut sb = Sandbox::new(asset());
+    let script_size = sb.deployment.script.size();
+    let mut rows = Vec::new();
+
+    let terms = sb.terms(PRICE, SUBMIT_BY, SETTLE_BY);
+    let (lock, escrows) = sb.lock(&[terms], 100).into_diagnostic()?;
+    rows.push(Row::of("Lock (1 job)", &lock));
+    let (submit, escrow) = sb
+        .submit(&escrows[0], [0x77; 32], SUBMIT_BY)
+        .into_diagnostic()?;
+    rows.push(Row::of("Submit", &submit));
+    let claim = sb
+        .settle(claims(&sb, vec![escrow.clone()]), SUBMIT_BY + 1, &[])
+        .into_diagnostic()?;
+    rows.push(Row::of("Claim (2-of-3)", &claim));
+    let total = lock.fee + submit.fee + claim.fee;
+
+    let attestations = sb.attest(&escrow, Verdict::Reject, &[0, 1]);
+    let rejected = sb
+        .settle(
+            vec![(escrow.clone(), Settlement::RefundRejected { attestations })],
+            SUBMIT_BY + 1,
+            &[],
+        )
+        .into_diagnostic()?;
+    rows.push(Row::of("Refund, rejected (2-of-3)", &rejected));
+    let timeout = sb
+        .settle(
+            vec![(escrow, Settlement::RefundTimeout)],
+            SETTLE_BY + 1,
+            &[],
+        )
+        .into_diagnostic()?;
+    rows.push(Row::of("Refund, timeout", &timeout));
+    let (_, locked) = sb
+        .lock(&[sb.terms(PRICE, SUBMIT_BY, SETTLE_BY)], 100)
+        .into_diagnostic()?;
+    let no_show = sb
+        .settle(
+            vec![(locked[0].clone(), Settlement::RefundNoShow)],
+            SUBMIT_BY + 1,
+            &[],
+        )
+        .into_diagnostic()?;
+    rows.push(Row::of("Refund, no-show", &no_show));
+    let requester = Party::from_seed(1, sb.deployment.network);
+    let agent = Party::from_seed(3, sb.deployment.network);
+    let cancel = sb
+        .settle(
+            vec![(locked[0].clone(), Settlement::Cancel)],
+            50,
+            &[&requester, &agent],
+        )
+        .into_diagnostic()?;
+    rows.push(Row::of("Cancel", &cancel));
+    rows.push(Row {
+        name: "Lock + Submit + Claim".into(),
+        size: 0,
+        units: ExUnits::default(),
+        fee: total,
+    });
+
+    let mut batches = Vec::new();
+    let mut largest_batch = 0;
+    let pool = submitted_jobs(&mut sb, 60)?;
+    for n in [1usize, 10, 50] {
+        let f = sb
+            .settle(claims(&sb, pool[..n].to_vec()), SUBMIT_BY + 1, &[])
+            .map_err(|e| miette!("a {n}-claim settlement: {e}"))?;
+        batches.push(Row::of(format!("Settle {n} claims"), &f));
+    }
+    // The largest batch within mainnet's limits, by bisection.
+    let (mut lo, mut hi) = (1usize, pool.len());
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        let fits = sb
+            .settle(claims(&sb, pool[..mid].to_vec()), SUBMIT_BY + 1, &[])
+            .map(|f| f.tx.cbor.len() <= 16_384)
+            .unwrap_or(false);
+        if fits { lo = mid } else { hi = mid - 1 }
+    }
+    largest_batch = largest_batch.max(lo);
+    Ok(Report {
+        script_size,
+        rows,
+        batches,
+        largest_batch,
+    })
+}
+
+fn ada(lovelace: u64) -> String {
+    format!("{}.{:06}", lovelace / 1_000_000, lovelace % 1_000_000)
+}
+
+fn print(report: &Report, format: Format) {
+    let limit = MAINNET_MAX_TX_EX_UNITS;
+    match format {
+        Format::Json => {
+            let rows = |rs: &[Row]| {
+                rs.iter()
+                    .map(|r| json!({"name": r.name, "tx_bytes": r.size, "mem": r.units.mem, "steps": r.units.steps, "fee_lovelace": r.fee}))
+                    .collect::<Vec<_>>()
+            };
+            let out = json!({
+                "script_bytes": report.script_size,
+                "fee_params": {"min_fee_a": FeeParams::MAINNET.min_fee_a, "min_fee_b": FeeParams::MAINNET.min_fee_b},
+                "max_tx_ex_units": {"mem": limit.mem, "steps": limit.steps},
+                "transactions": rows(&report.rows),
+                "batches": rows(&report.batches),
+                "largest_claim_batch": report.largest_batch,
+            });
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        }
+        Format::Table | Format::Markdown => {
+            let md = format == Format::Markdown;
+            println!(
+                "Compiled script: {} bytes (goal: at most 4,000)",
+                report.script_size
+            );
+            println!();
+            let header = ["transaction", "bytes", "memory", "CPU steps", "fee (ADA)"];
+            let line = |cells: [String; 5]| {
+                if md {
+                    println!("| {} |", cells.join(" | "));
+                } else {
+                    println!(
+                        "{:<28}{:>8}{:>12}{:>16}{:>12}",
+                        cells[0], cells[1], cells[2], cells[3], cells[4]
+                    );
+                }
+            };
+            line(header.map(String::from));
+            if md {
+                println!("|---|---:|---:|---:|---:|");
+            }
+            for r in report.rows.iter().chain(&report.batches) {
+                let share = |x: u64, of: u64| format!("{x} ({:.1}%)", 100.0 * x as f64 / of as f64);
+                let (size, mem, steps) = if r.size == 0 {
+                    (String::new(), String::new(), String::new())
+                } else {
+                    (
+                        r.size.to_string(),
+                        share(r.units.mem, limit.mem),
+                        share(r.units.steps, limit.steps),
+                    )
+                };
+                line([r.name.clone(), size, mem, steps, ada(r.fee)]);
+            }
+            println!();
+            println!(
+                "Largest claim batch within 16,384 bytes and {} mem / {} steps: {} jobs",
+                limit.mem, limit.steps, report.largest_batch
+            );
+        }
+    }
+}
