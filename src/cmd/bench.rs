@@ -178,9 +178,13 @@ fn measure() -> miette::Result<Report> {
         units: ExUnits::default(),
         fee: total,
     });
+    let terms: Vec<JobTerms> = (0..LOCK_BATCH)
+        .map(|_| sb.terms(PRICE, SUBMIT_BY, SETTLE_BY))
+        .collect();
+    let (batch_lock, _) = sb.lock(&terms, 100).into_diagnostic()?;
+    rows.push(Row::of(format!("Lock ({LOCK_BATCH} jobs)"), &batch_lock));
 
     let mut batches = Vec::new();
-    let mut largest_batch = 0;
     let pool = submitted_jobs(&mut sb, 60)?;
     for n in [1usize, 10, 50] {
         let f = sb
@@ -198,12 +202,11 @@ fn measure() -> miette::Result<Report> {
             .unwrap_or(false);
         if fits { lo = mid } else { hi = mid - 1 }
     }
-    largest_batch = largest_batch.max(lo);
     Ok(Report {
         script_size,
         rows,
         batches,
-        largest_batch,
+        largest_batch: lo,
     })
 }
 
@@ -243,7 +246,7 @@ fn print(report: &Report, format: Format) {
                     println!("| {} |", cells.join(" | "));
                 } else {
                     println!(
-                        "{:<28}{:>8}{:>12}{:>16}{:>12}",
+                        "{:<28}{:>8}{:>22}{:>26}{:>12}",
                         cells[0], cells[1], cells[2], cells[3], cells[4]
                     );
                 }
@@ -269,6 +272,10 @@ fn print(report: &Report, format: Format) {
             println!(
                 "Largest claim batch within 16,384 bytes and {} mem / {} steps: {} jobs",
                 limit.mem, limit.steps, report.largest_batch
+            );
+            println!(
+                "Units are as measured; fees include the declared {}% margin on them.",
+                ntx_offchain::builder::EXECUTION_MARGIN_PERCENT
             );
         }
     }
