@@ -337,6 +337,26 @@ mod tests {
     }
 
     #[test]
+    fn default_tiny_model_files_are_pinned() {
+        // The generator uses integer arithmetic and sorted writers only, so these hold
+        // on every platform; a change here changes every tiny-model result.
+        let dir = tempfile::tempdir().unwrap();
+        let files = write_tiny_bert(dir.path(), &TinyBert::default()).unwrap();
+        assert_eq!(
+            files.weights.to_hex(),
+            "b0e4da5b45224fdaff6bb589ea3a48a2cceadc96afbc551f8edd2941ad4db418"
+        );
+        assert_eq!(
+            files.config.to_hex(),
+            "3644278717732b077fcba99c94c958efbc8ad61e567d01271239fb93007f327e"
+        );
+        assert_eq!(
+            files.tokenizer.to_hex(),
+            "89b3f23165ccff4e79b4ba8d15c6fc36aeb80c1973d9ad02616a1e77d7cd6e5c"
+        );
+    }
+
+    #[test]
     fn tokenizer_behaves_like_bert() {
         let dir = tempfile::tempdir().unwrap();
         write_tiny_bert(dir.path(), &TinyBert::default()).unwrap();

@@ -3,7 +3,8 @@
 //! Reads the model from `$NTX_MINILM_DIR`, else
 //! `${NTX_MODEL_CACHE:-$HOME/.cache/ntx-escrow}/all-minilm-l6-v2` (where
 //! `node-agent/scripts/fetch-minilm.sh` puts it). Without the files every test prints
-//! why it is skipped and passes; `.ci/run` fetches them first, so there they run.
+//! why it is skipped and passes, unless `NTX_REQUIRE_MINILM` is set (CI sets it after
+//! fetching), in which case a missing model fails the test.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
@@ -39,6 +40,12 @@ fn minilm_dir() -> Option<PathBuf> {
         .all(|f| dir.join(f).is_file());
     if complete {
         Some(dir)
+    } else if std::env::var_os("NTX_REQUIRE_MINILM").is_some() {
+        panic!(
+            "NTX_REQUIRE_MINILM is set but all-MiniLM-L6-v2 is not in {}; run \
+             node-agent/scripts/fetch-minilm.sh",
+            dir.display()
+        );
     } else {
         eprintln!(
             "SKIPPED: all-MiniLM-L6-v2 not found in {} (set NTX_MINILM_DIR or run \
