@@ -187,3 +187,31 @@ fn minilm_cheats_are_rejected() {
         );
     }
 }
+
+/// First 5 components of the embedding of "hello world" as fastembed's test suite pins
+/// them for sentence-transformers/all-MiniLM-L6-v2 (ONNX Runtime, mean pooling, L2;
+/// qdrant/fastembed `tests/test_text_onnx_embeddings.py`, checked there with
+/// atol 1e-3): an independent implementation of the same pipeline.
+const HELLO_WORLD_REFERENCE: [f32; 5] = [-0.034478, 0.03102, 0.00673, 0.02611, -0.039362];
+
+#[test]
+fn minilm_matches_an_independent_reference() {
+    let Some(dir) = minilm_dir() else { return };
+    let engine = Engine::new(Device::Cpu);
+    let mut spec = spec();
+    spec.inputs = vec!["hello world".into(), "flag embedding".into()];
+    let r =
+        EmbedResult::parse(&engine.compute(&JobSpec::Embed(spec), &dir).unwrap().bytes).unwrap();
+    let ours: Vec<f32> = r.row(0).unwrap()[..5]
+        .iter()
+        .map(|&q| dequantize(q))
+        .collect();
+    println!("hello world: ours {ours:?}, reference {HELLO_WORLD_REFERENCE:?}");
+    for (a, b) in ours.iter().zip(HELLO_WORLD_REFERENCE) {
+        // Quantisation step 6.1e-5; the reference is rounded to 1e-6.
+        assert!(
+            (a - b).abs() < 1e-4,
+            "ours {ours:?} vs reference {HELLO_WORLD_REFERENCE:?}"
+        );
+    }
+}
