@@ -292,6 +292,19 @@ mod tests {
     }
 
     #[test]
+    fn unknown_fields_are_refused() {
+        let h = Hash32([1; 32]).to_hex();
+        let model = format!(r#"{{"weights":"{h}","config":"{h}","tokenizer":"{h}"}}"#);
+        let ok = format!(r#"{{"task":"embed","model":{model},"inputs":["x"]}}"#);
+        assert_eq!(JobSpec::from_json(&ok).unwrap().task(), TaskTag::Embed);
+        let extra = format!(r#"{{"task":"embed","model":{model},"inputs":["x"],"seed":1}}"#);
+        let err = JobSpec::from_json(&extra).unwrap_err().to_string();
+        assert!(err.contains("seed"), "{err}");
+        let no_task = format!(r#"{{"model":{model},"inputs":["x"]}}"#);
+        assert!(JobSpec::from_json(&no_task).is_err());
+    }
+
+    #[test]
     fn tags_round_trip() {
         assert_eq!(TaskTag::from_u8(TaskTag::Embed as u8), Some(TaskTag::Embed));
         assert_eq!(TaskTag::from_u8(0), None);
