@@ -5,6 +5,8 @@
 //!   `contracts/` (docs/PROTOCOL.md is the prose version).
 //! - [`blueprint`]: the compiled validator from `contracts/plutus.json`, applied to
 //!   a settlement asset: script, hash, addresses and job-token policy.
+//! - [`chain`]: one async trait for the chain (parameters, tip, UTxOs, submit,
+//!   confirmations, metadata) and its Blockfrost-compatible HTTP provider.
 //! - [`builder`]: the escrow's transactions (lock, submit, settle), evaluated,
 //!   priced and balanced.
 //! - [`evaluate`]: execution units computed locally with `uplc`.
@@ -15,6 +17,7 @@
 
 pub mod blueprint;
 pub mod builder;
+pub mod chain;
 pub mod evaluate;
 pub mod network;
 pub mod protocol;

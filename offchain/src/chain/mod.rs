@@ -1,0 +1,305 @@
+//! Chain access: one async trait, [`ChainProvider`], for everything the
+//! builders and the `ntx` commands read from or send to a chain, and its
+//! Blockfrost-compatible HTTP implementation, [`Blockfrost`] (blockfrost.io,
+//! Yaci DevKit's store, this project's devnet).
+//!
+//! In the dolos style the trait lives in the core and adapters sit at the
+//! edge: builders take `&dyn ChainProvider` (or a generic `P: ChainProvider`)
+//! and never see HTTP or JSON. The trait uses `async-trait` (boxed futures)
+//! so that it stays dyn-compatible: `ntx` picks a provider at run time and
+//! holds it as `Box<dyn ChainProvider>` / `Arc<dyn ChainProvider>`.
+//!
+//! Values come back in this crate's own types: UTxOs as [`crate::tx::Utxo`],
+//! prices as [`crate::tx::FeeParams`], evaluation settings as
+//! [`crate::Evaluator`]. Every failure is a [`ChainError`] that tells a
+//! ledger rejection apart from a missing item, a network failure and a
+//! malformed response.
+
+mod blockfrost;
+mod convert;
+mod params;
+mod retry;
+
+use std::time::Duration;
+
+use pallas_addresses::Address;
+use tokio_util::sync::CancellationToken;
+
+pub use blockfrost::{Blockfrost, PROJECT_ID_ENV};
+pub use params::{CostModels, ProtocolParams};
+pub use retry::RetryPolicy;
+
+use crate::evaluate::{ExUnits, SlotConfig};
+use crate::protocol::OutputReference;
+use crate::tx::Utxo;
+
+/// A transaction id (blake2b-256 of the body).
+pub type TxId = [u8; 32];
+
+/// The chain's tip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tip {
+    /// Absolute slot of the tip block.
+    pub slot: u64,
+    /// Block height (number of blocks since genesis).
+    pub height: u64,
+    /// The tip block's hash.
+    pub hash: [u8; 32],
+}
+
+/// Where a transaction sits on the chain, once awaited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Confirmation {
+    /// The transaction.
+    pub tx_id: TxId,
+    /// The block that includes it.
+    pub block_hash: [u8; 32],
+    /// That block's height.
+    pub block_height: u64,
+    /// That block's slot.
+    pub slot: u64,
+    /// Blocks on the chain from the including block to the tip, both counted:
+    /// 1 when the transaction is in the tip block.
+    pub confirmations: u64,
+}
+
+/// How [`ChainProvider::await_tx`] waits.
+#[derive(Debug, Clone)]
+pub struct AwaitOptions {
+    /// Confirmations wanted (1: in a block; see [`Confirmation::confirmations`]).
+    /// 0 is treated as 1.
+    pub confirmations: u64,
+    /// Give up with [`ChainError::Timeout`] after this long.
+    pub timeout: Duration,
+    /// First pause between polls; doubles up to `max_poll`.
+    pub first_poll: Duration,
+    /// Longest pause between polls.
+    pub max_poll: Duration,
+    /// Stop early with [`ChainError::Cancelled`] when cancelled.
+    pub cancel: CancellationToken,
+}
+
+impl AwaitOptions {
+    /// `confirmations` within `timeout`, polling from 500 ms up to 10 s, never cancelled.
+    pub fn new(confirmations: u64, timeout: Duration) -> AwaitOptions {
+        AwaitOptions {
+            confirmations,
+            timeout,
+            first_poll: Duration::from_millis(500),
+            max_poll: Duration::from_secs(10),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// These options, stopped by `cancel`.
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> AwaitOptions {
+        self.cancel = cancel;
+        self
+    }
+
+    /// These options, polling from `first` up to `max`.
+    pub fn with_poll(mut self, first: Duration, max: Duration) -> AwaitOptions {
+        self.first_poll = first;
+        self.max_poll = max;
+        self
+    }
+}
+
+/// One metadata entry of a transaction, as JSON (Blockfrost's `json_metadata`
+/// shape: byte strings as `"0x…"` text, maps with text keys).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TxMetadata {
+    /// The metadata label.
+    pub label: u64,
+    /// The value under that label.
+    pub json: serde_json::Value,
+}
+
+/// A transaction's metadata under one label (from a search by label).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledMetadata {
+    /// The transaction carrying it.
+    pub tx_id: TxId,
+    /// The value under the label.
+    pub json: serde_json::Value,
+}
+
+/// What a redeemer validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedeemerPurpose {
+    /// Spending an input.
+    Spend,
+    /// Minting or burning.
+    Mint,
+    /// A certificate.
+    Cert,
+    /// A withdrawal.
+    Reward,
+    /// A governance vote.
+    Vote,
+    /// A governance proposal.
+    Propose,
+    /// A purpose this crate does not know, as the provider named it.
+    Other(String),
+}
+
+/// A redeemer of a confirmed transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxRedeemer {
+    /// What it validated.
+    pub purpose: RedeemerPurpose,
+    /// Its index among the transaction's items of that purpose.
+    pub index: u32,
+    /// The script it ran.
+    pub script_hash: [u8; 28],
+    /// blake2b-256 of the redeemer data's CBOR.
+    pub redeemer_data_hash: [u8; 32],
+    /// The units it declared.
+    pub ex_units: ExUnits,
+    /// Lovelace its units cost.
+    pub fee: u64,
+}
+
+/// Why a chain operation failed.
+///
+/// Messages never contain the provider's credentials (the Blockfrost project
+/// id travels only in a header).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// The ledger rejected a submitted transaction (HTTP 400 on submit); the
+    /// message is the ledger's (or the devnet's) reason and names the rule.
+    #[error("the ledger rejected the transaction: {reason}")]
+    Rejected {
+        /// The provider's message.
+        reason: String,
+    },
+    /// The item does not exist (HTTP 404): an unknown transaction, script, output.
+    #[error("not found: {what}")]
+    NotFound {
+        /// What was looked up.
+        what: String,
+    },
+    /// The provider could not be reached, or kept failing (429/425/5xx or a
+    /// connection error) until the retry budget ran out.
+    #[error("the chain provider is unreachable after {attempts} attempt(s) at {endpoint}: {last}")]
+    Network {
+        /// The path asked for (no host, no credentials).
+        endpoint: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
+    /// The provider answered with something this client cannot read.
+    #[error("bad response from {endpoint}: {detail}")]
+    BadResponse {
+        /// The path asked for.
+        endpoint: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The provider refused the request for another reason (HTTP 400 outside
+    /// submit, 402/403 quota or credentials, 418 banned, …).
+    #[error("the chain provider refused {endpoint} (HTTP {status}): {message}")]
+    Refused {
+        /// The path asked for.
+        endpoint: String,
+        /// HTTP status.
+        status: u16,
+        /// The provider's message.
+        message: String,
+    },
+    /// The provider serves another network than the one asked for.
+    #[error(
+        "the provider serves network magic {served}, but {expected} was asked for: check --network and --provider-url"
+    )]
+    WrongNetwork {
+        /// The network asked for.
+        expected: String,
+        /// The magic the provider reports.
+        served: u64,
+    },
+    /// The client is misconfigured (a missing project id, a bad URL).
+    #[error("{0}")]
+    Config(String),
+    /// [`ChainProvider::await_tx`] ran out of time.
+    #[error("transaction {tx} did not reach {wanted} confirmation(s) within {waited:?}")]
+    Timeout {
+        /// The transaction id (hex).
+        tx: String,
+        /// Confirmations wanted.
+        wanted: u64,
+        /// How long it waited.
+        waited: Duration,
+    },
+    /// [`ChainProvider::await_tx`] was cancelled.
+    #[error("waiting for the transaction was cancelled")]
+    Cancelled,
+}
+
+impl ChainError {
+    /// Whether this is a ledger rejection whose reason names `rule`
+    /// (e.g. `"BadInputsUTxO"`, `"FeeTooSmallUTxO"`).
+    pub fn is_rejection_by(&self, rule: &str) -> bool {
+        matches!(self, ChainError::Rejected { reason } if reason.contains(rule))
+    }
+}
+
+/// A Cardano chain, as the off-chain code needs it.
+///
+/// Implementations must be cheap to share (`Send + Sync`); all methods take
+/// `&self`.
+#[async_trait::async_trait]
+pub trait ChainProvider: Send + Sync {
+    /// The current protocol parameters.
+    async fn protocol_params(&self) -> Result<ProtocolParams, ChainError>;
+
+    /// The tip block.
+    async fn tip(&self) -> Result<Tip, ChainError>;
+
+    /// How slots map to POSIX time (for validity intervals and script evaluation).
+    async fn slot_config(&self) -> Result<SlotConfig, ChainError>;
+
+    /// Every UTxO at `address` (all pages; empty for an address never seen).
+    async fn utxos_at(&self, address: &Address) -> Result<Vec<Utxo>, ChainError>;
+
+    /// The UTxOs at `address` that hold some of one asset (all pages).
+    async fn utxos_at_with_asset(
+        &self,
+        address: &Address,
+        policy: &[u8; 28],
+        name: &[u8],
+    ) -> Result<Vec<Utxo>, ChainError>;
+
+    /// The output at `reference`: `Ok(None)` when the provider reports it spent,
+    /// [`ChainError::NotFound`] when the transaction or the index does not exist.
+    async fn utxo_by_ref(&self, reference: &OutputReference) -> Result<Option<Utxo>, ChainError>;
+
+    /// Submits a signed transaction (its CBOR) and returns its id.
+    async fn submit(&self, tx_cbor: &[u8]) -> Result<TxId, ChainError>;
+
+    /// Waits until `tx` has `options.confirmations` confirmations.
+    async fn await_tx(&self, tx: &TxId, options: &AwaitOptions)
+    -> Result<Confirmation, ChainError>;
+
+    /// A confirmed transaction's metadata, by label.
+    async fn tx_metadata(&self, tx: &TxId) -> Result<Vec<TxMetadata>, ChainError>;
+
+    /// A confirmed transaction's redeemers.
+    async fn tx_redeemers(&self, tx: &TxId) -> Result<Vec<TxRedeemer>, ChainError>;
+
+    /// Every transaction's metadata under `label` (all pages, oldest first).
+    async fn metadata_by_label(&self, label: u64) -> Result<Vec<LabelledMetadata>, ChainError>;
+
+    /// The UTxOs at several references, in order (see [`ChainProvider::utxo_by_ref`]).
+    async fn utxos_by_ref(
+        &self,
+        references: &[OutputReference],
+    ) -> Result<Vec<Option<Utxo>>, ChainError> {
+        let mut out = Vec::with_capacity(references.len());
+        for r in references {
+            out.push(self.utxo_by_ref(r).await?);
+        }
+        Ok(out)
+    }
+}
