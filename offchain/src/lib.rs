@@ -14,6 +14,8 @@
 //! - [`sandbox`]: a chain-less sandbox that runs the real builders and evaluator
 //!   on synthetic UTxOs (contract tests, `ntx bench contract`).
 //! - [`tx`]: Conway transactions assembled field by field, fees and min-ADA.
+//! - [`wallet`]: keys (TextEnvelope, bech32, BIP-39/CIP-1852), addresses checked
+//!   against the network, and the [`wallet::Signer`] that transactions sign with.
 
 pub mod blueprint;
 pub mod builder;
@@ -23,6 +25,7 @@ pub mod network;
 pub mod protocol;
 pub mod sandbox;
 pub mod tx;
+pub mod wallet;
 
 pub use blueprint::{Blueprint, BlueprintError, EscrowScript};
 pub use evaluate::{EvalError, Evaluator, ExUnits, RedeemerCost, SlotConfig};

@@ -21,6 +21,7 @@ use crate::protocol::{
     attestation_message, blake2b_224, sign_attestation,
 };
 use crate::tx::{FeeParams, ScriptRef, TxOutput, Utxo, Value};
+use crate::wallet::Signer;
 
 /// A party with one ed25519 key and its enterprise address.
 pub struct Party {
@@ -303,8 +304,8 @@ impl Sandbox {
             600,
         )?;
         tamper(&mut draft);
-        let mut signers: Vec<&SecretKey> = vec![&self.keeper.key];
-        signers.extend(cosigners.iter().map(|p| &p.key));
+        let mut signers: Vec<&dyn Signer> = vec![&self.keeper.key];
+        signers.extend(cosigners.iter().map(|p| &p.key as &dyn Signer));
         self.deployment.finish(draft, &address, &signers, 0)
     }
 }

@@ -1,6 +1,6 @@
 //! What every escrow transaction needs: the deployment, prices, the evaluator.
 
-use pallas_crypto::key::ed25519::SecretKey;
+use crate::wallet::Signer;
 
 use crate::blueprint::EscrowScript;
 use crate::evaluate::{EvalError, Evaluator, RedeemerCost};
@@ -66,7 +66,7 @@ impl Deployment {
         &self,
         mut draft: Draft,
         change_address: &[u8],
-        signers: &[&SecretKey],
+        signers: &[&dyn Signer],
         extra_signers: usize,
     ) -> Result<Finished, BuildError> {
         draft.cost_model_v3 = Some(self.cost_model_v3.clone());

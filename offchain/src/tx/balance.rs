@@ -1,6 +1,6 @@
 //! Balancing: the fee on the exact bytes, the change output and the collateral.
 
-use pallas_crypto::key::ed25519::SecretKey;
+use crate::wallet::Signer;
 
 use super::draft::{Draft, DraftError, EncodedTx};
 use super::fee::FeeParams;
@@ -83,7 +83,7 @@ impl Draft {
         &mut self,
         change_address: &[u8],
         params: &FeeParams,
-        signers: &[&SecretKey],
+        signers: &[&dyn Signer],
         extra_signers: usize,
     ) -> Result<EncodedTx, BalanceError> {
         if let Some(at) = self.change_at.take() {

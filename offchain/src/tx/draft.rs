@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pallas_codec::minicbor;
 use pallas_codec::utils::{Bytes, KeepRaw, NonEmptySet, Set};
-use pallas_crypto::key::ed25519::SecretKey;
 use pallas_primitives::conway::{
     AuxiliaryData, Certificate, RedeemerTag, Redeemers, RedeemersKey, RedeemersValue,
     TransactionBody, VKeyWitness, WitnessSet,
@@ -20,6 +19,7 @@ use pallas_primitives::{ExUnits as PallasExUnits, Metadatum, NetworkId, PlutusDa
 use super::output::{Mint, TxOutput, Utxo, mint_to_pallas, reference_to_input};
 use crate::evaluate::ExUnits;
 use crate::protocol::{OutputReference, blake2b_256};
+use crate::wallet::Signer;
 
 /// What a redeemer validates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,7 +213,7 @@ impl Draft {
     /// (e.g. dummy witnesses to size a transaction before it is signed).
     pub fn encode(
         &self,
-        keys: &[&SecretKey],
+        keys: &[&dyn Signer],
         extra_witnesses: usize,
     ) -> Result<EncodedTx, DraftError> {
         if self.inputs.is_empty() {
@@ -293,8 +293,8 @@ impl Draft {
         let mut vkeys: Vec<VKeyWitness> = keys
             .iter()
             .map(|k| VKeyWitness {
-                vkey: Bytes::from(k.public_key().as_ref().to_vec()),
-                signature: Bytes::from(k.sign(id).as_ref().to_vec()),
+                vkey: Bytes::from(k.public_key().to_vec()),
+                signature: Bytes::from(k.sign(&id).to_vec()),
             })
             .collect();
         vkeys.extend((0..extra_witnesses).map(|i| VKeyWitness {
