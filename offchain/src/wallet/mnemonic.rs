@@ -7,6 +7,7 @@
 //! cardano-addresses and cardano-serialization-lib).
 
 use std::fmt;
+use std::sync::LazyLock;
 
 use cryptoxide::digest::Digest;
 use cryptoxide::hmac::Hmac;
@@ -25,11 +26,11 @@ pub fn word_list() -> impl Iterator<Item = &'static str> {
     WORDS.lines()
 }
 
+static WORD_LIST: LazyLock<Vec<&'static str>> = LazyLock::new(|| WORDS.lines().collect());
+
 fn word_index(word: &str) -> Option<usize> {
-    // The list is sorted; 2048 entries, so a linear scan is fine too, but
-    // binary search avoids building a table.
-    let words: Vec<&str> = WORDS.lines().collect();
-    words.binary_search(&word).ok()
+    // The list is sorted (checked by a test).
+    WORD_LIST.binary_search(&word).ok()
 }
 
 /// The hardened-derivation bit of a BIP32 index.
@@ -162,7 +163,7 @@ impl Mnemonic {
             }
         };
         debug_assert_eq!((entropy_bits + checksum_bits) % 11, 0);
-        let words: Vec<&str> = WORDS.lines().collect();
+        let words = &*WORD_LIST;
         let mut out = Zeroizing::new(String::new());
         for w in 0..self.word_count() {
             let index = (0..11).fold(0usize, |acc, b| (acc << 1) | bit(w * 11 + b));
