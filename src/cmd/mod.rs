@@ -1,6 +1,7 @@
 //! Subcommands, one file each with its `Args` and `run`.
 
 mod bench;
+mod devnet;
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +17,8 @@ pub struct Cli {
 enum Command {
     /// Measure the contract's size, execution units and fees.
     Bench(bench::Args),
+    /// Run the embedded development chain.
+    Devnet(devnet::Args),
 }
 
 impl Cli {
@@ -23,6 +26,7 @@ impl Cli {
     pub fn run(self) -> miette::Result<()> {
         match self.command {
             Command::Bench(args) => bench::run(args),
+            Command::Devnet(args) => devnet::run(args),
         }
     }
 }

@@ -129,10 +129,16 @@ pub fn lock(
             .with_asset(script.policy_id(), &id, 1);
         let mut output =
             TxOutput::new(escrow_address.clone(), value).with_inline_datum(datum.to_plutus_data());
-        // The deposit is the minimum for the output's own size (which barely
-        // depends on the deposit: measure with a full-width placeholder).
-        output.value.lovelace = u64::from(u32::MAX);
-        output.value.lovelace = deployment.fee_params.min_ada(output.to_cbor().len());
+        // The deposit must cover the escrow at its largest: after Submit, whose
+        // datum carries a 32-byte result hash and whose value cannot change.
+        // (Measured with a full-width placeholder for the deposit itself.)
+        let mut largest = datum.clone();
+        largest.state = JobState::Submitted {
+            result_hash: [0; 32],
+        };
+        let mut probe = output.clone().with_inline_datum(largest.to_plutus_data());
+        probe.value.lovelace = u64::from(u32::MAX);
+        output.value.lovelace = deployment.fee_params.min_ada(probe.to_cbor().len());
         draft.outputs.push(output);
         draft
             .mint
