@@ -5,7 +5,7 @@ use pallas_codec::minicbor;
 use serde_json::Value as Json;
 
 use crate::evaluate::{Evaluator, ExUnits, SlotConfig};
-use crate::tx::{FeeParams, Ratio};
+use crate::tx::{FeeParams, Ratio, gcd};
 
 /// Plutus cost models, as the ledger orders their entries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -227,13 +227,6 @@ pub(crate) fn decimal_ratio(text: &str) -> Option<Ratio> {
         u64::try_from(num).ok()?,
         u64::try_from(den).ok()?,
     ))
-}
-
-fn gcd(mut a: u128, mut b: u128) -> u128 {
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    a.max(1)
 }
 
 #[cfg(test)]

@@ -98,7 +98,8 @@ impl FeeParams {
     }
 }
 
-fn gcd(mut a: u128, mut b: u128) -> u128 {
+/// Greatest common divisor (1 for `gcd(0, 0)`), for reducing ratios.
+pub(crate) fn gcd(mut a: u128, mut b: u128) -> u128 {
     while b != 0 {
         (a, b) = (b, a % b);
     }

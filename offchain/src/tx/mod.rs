@@ -8,5 +8,6 @@ mod output;
 
 pub use balance::BalanceError;
 pub use draft::{Draft, DraftError, DraftRedeemer, EncodedTx, ScriptPurpose, script_data_hash};
+pub(crate) use fee::gcd;
 pub use fee::{FeeParams, Ratio};
 pub use output::{Assets, Datum, Mint, OutputDecodeError, ScriptRef, TxOutput, Utxo, Value};
