@@ -33,8 +33,10 @@ pub struct Party {
     pub key_hash: [u8; 28],
     /// The party's address as scripts see it.
     pub address: Address,
-    /// The address's raw bytes on the sandbox network.
+    /// The address's raw bytes on the party's network.
     pub address_bytes: Vec<u8>,
+    /// The address in bech32.
+    pub bech32: String,
 }
 
 impl Party {
@@ -47,18 +49,18 @@ impl Party {
             payment: Credential::Key(key_hash),
             stake: None,
         };
-        let address_bytes = ShelleyAddress::new(
+        let shelley = ShelleyAddress::new(
             network.address_network(),
             ShelleyPaymentPart::Key(Hash::new(key_hash)),
             ShelleyDelegationPart::Null,
-        )
-        .to_vec();
+        );
         Party {
             key,
             public_key,
             key_hash,
             address,
-            address_bytes,
+            address_bytes: shelley.to_vec(),
+            bech32: shelley.to_bech32().unwrap_or_default(),
         }
     }
 }

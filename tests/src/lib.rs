@@ -4,53 +4,11 @@
 
 use ntx_devnet::{Devnet, DevnetConfig, OutRef};
 use ntx_offchain::builder::{BuildError, Deployment, Finished};
-use ntx_offchain::protocol::{Address, Asset, Credential, OutputReference, blake2b_224};
+use ntx_offchain::protocol::{Asset, OutputReference};
 use ntx_offchain::tx::{FeeParams, Ratio, TxOutput, Utxo};
 use ntx_offchain::{Blueprint, Evaluator, ExUnits, Network, SlotConfig};
-use pallas_addresses::{ShelleyAddress, ShelleyDelegationPart, ShelleyPaymentPart};
-use pallas_crypto::hash::Hash;
-use pallas_crypto::key::ed25519::SecretKey;
 
-/// A party: one key and its enterprise devnet address.
-pub struct Party {
-    /// Signing key.
-    pub key: SecretKey,
-    /// Verification key.
-    pub public_key: [u8; 32],
-    /// Key hash.
-    pub key_hash: [u8; 28],
-    /// Address as scripts see it.
-    pub address: Address,
-    /// Raw address bytes.
-    pub address_bytes: Vec<u8>,
-    /// Bech32 address.
-    pub bech32: String,
-}
-
-impl Party {
-    /// The party whose secret key is `secret`.
-    pub fn new(secret: [u8; 32]) -> Party {
-        let key = SecretKey::from(secret);
-        let public_key: [u8; 32] = key.public_key().into();
-        let key_hash = blake2b_224(&public_key);
-        let shelley = ShelleyAddress::new(
-            pallas_addresses::Network::Testnet,
-            ShelleyPaymentPart::Key(Hash::new(key_hash)),
-            ShelleyDelegationPart::Null,
-        );
-        Party {
-            key,
-            public_key,
-            key_hash,
-            address: Address {
-                payment: Credential::Key(key_hash),
-                stake: None,
-            },
-            address_bytes: shelley.to_vec(),
-            bech32: shelley.to_bech32().unwrap_or_default(),
-        }
-    }
-}
+pub use ntx_offchain::sandbox::Party;
 
 /// An in-process devnet and the off-chain view of it.
 pub struct World {

@@ -2,6 +2,7 @@
 //! transaction passes the devnet's phase-1 and phase-2 ledger rules, and the
 //! balances move to the unit.
 
+use ntx_offchain::Network;
 use ntx_offchain::builder::{self, EscrowUtxo, JobTerms};
 use ntx_offchain::protocol::{Settlement, Verdict, attestation_message, sign_attestation};
 use ntx_offchain::tx::Value;
@@ -24,12 +25,14 @@ fn ntx_of(world: &World, party: &Party) -> u64 {
 #[test]
 fn deploy_lock_submit_claim_on_the_devnet() {
     let world = World::new();
-    let deployer = Party::new([0x40; 32]);
-    let requester = Party::new([0x41; 32]);
-    let provider = Party::new([0x42; 32]);
-    let agent = Party::new([0x43; 32]);
-    let keeper = Party::new([0x44; 32]);
-    let mut verifiers: Vec<Party> = (0..3).map(|i| Party::new([0x50 + i; 32])).collect();
+    let deployer = Party::from_seed(0x40, Network::Devnet);
+    let requester = Party::from_seed(0x41, Network::Devnet);
+    let provider = Party::from_seed(0x42, Network::Devnet);
+    let agent = Party::from_seed(0x43, Network::Devnet);
+    let keeper = Party::from_seed(0x44, Network::Devnet);
+    let mut verifiers: Vec<Party> = (0..3)
+        .map(|i| Party::from_seed(0x50 + i, Network::Devnet))
+        .collect();
     verifiers.sort_by_key(|v| v.public_key);
 
     let deployment = world.deploy(&deployer).expect("deploys");
@@ -66,12 +69,7 @@ fn deploy_lock_submit_claim_on_the_devnet() {
 
     // Submit.
     let escrow_utxo = world
-        .utxos(
-            &deployment
-                .script
-                .address(ntx_offchain::Network::Devnet)
-                .to_vec(),
-        )
+        .utxos(&deployment.script.address(Network::Devnet).to_vec())
         .into_iter()
         .find(|u| u.reference.transaction_id == lock.tx.id)
         .expect("the escrow is on chain");
@@ -100,12 +98,7 @@ fn deploy_lock_submit_claim_on_the_devnet() {
     let escrow = EscrowUtxo::from_utxo(
         &deployment,
         world
-            .utxos(
-                &deployment
-                    .script
-                    .address(ntx_offchain::Network::Devnet)
-                    .to_vec(),
-            )
+            .utxos(&deployment.script.address(Network::Devnet).to_vec())
             .into_iter()
             .find(|u| u.reference.transaction_id == submit.tx.id)
             .expect("the submitted escrow is on chain"),
