@@ -7,6 +7,8 @@
 //!   a settlement asset: script, hash, addresses and job-token policy.
 //! - [`chain`]: one async trait for the chain (parameters, tip, UTxOs, submit,
 //!   confirmations, metadata) and its Blockfrost-compatible HTTP provider.
+//! - [`client`]: the escrow against a live chain (deployment file, job specs,
+//!   metadata records, and [`client::EscrowClient`]'s lock, submit, settle).
 //! - [`builder`]: the escrow's transactions (lock, submit, settle), evaluated,
 //!   priced and balanced.
 //! - [`evaluate`]: execution units computed locally with `uplc`.
@@ -20,6 +22,7 @@
 pub mod blueprint;
 pub mod builder;
 pub mod chain;
+pub mod client;
 pub mod evaluate;
 pub mod network;
 pub mod protocol;

@@ -291,6 +291,18 @@ pub trait ChainProvider: Send + Sync {
     /// Every transaction's metadata under `label` (all pages, oldest first).
     async fn metadata_by_label(&self, label: u64) -> Result<Vec<LabelledMetadata>, ChainError>;
 
+    /// The slot a transaction built now lands in: the later of the tip's slot
+    /// and the wall clock's (blocks can be far apart, so the tip alone lags).
+    /// Chains with their own clock (a devnet on a manual clock) override it.
+    async fn current_slot(&self) -> Result<u64, ChainError> {
+        let tip = self.tip().await?;
+        let sc = self.slot_config().await?;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Ok(tip.slot.max(sc.posix_ms_to_slot(now_ms)))
+    }
+
     /// The UTxOs at several references, in order (see [`ChainProvider::utxo_by_ref`]).
     async fn utxos_by_ref(
         &self,
