@@ -2,12 +2,15 @@
 //! library holds what they share: an in-process devnet seen through the
 //! off-chain library's types.
 
+mod live;
+
 use ntx_devnet::{Devnet, DevnetConfig, OutRef};
 use ntx_offchain::builder::{BuildError, Deployment, Finished};
 use ntx_offchain::protocol::{Asset, OutputReference};
 use ntx_offchain::tx::{FeeParams, Ratio, TxOutput, Utxo};
 use ntx_offchain::{Blueprint, Evaluator, ExUnits, Network, SlotConfig};
 
+pub use live::LiveDevnet;
 pub use ntx_offchain::sandbox::Party;
 
 /// An in-process devnet and the off-chain view of it.

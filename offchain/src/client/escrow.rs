@@ -188,7 +188,7 @@ impl EscrowClient {
         let address = wallet.address().to_bytes();
         let utxos = chain.utxos_at(&pallas_address(&address)?).await?;
         let needed = Value::lovelace(ctx.key_deposit + 25_000_000);
-        let funding = builder::select_coins(&utxos, &needed)?;
+        let funding = select_coins(&utxos, &needed)?;
         let draft = builder::deploy(&script, network, &fee_params, ctx.key_deposit, funding)?;
         let deployment = Deployment {
             script_utxo: Utxo {
@@ -342,6 +342,25 @@ impl EscrowClient {
             .ok_or_else(|| ClientError::Invalid("the collateral UTxO did not appear".into()))
     }
 
+    /// Inputs covering `needed`, a collateral UTxO, and the wallet's UTxOs.
+    /// Funds are checked before a collateral UTxO is made, so a wallet that
+    /// cannot pay spends nothing.
+    async fn funds(
+        &self,
+        wallet: &Wallet,
+        needed: &Value,
+    ) -> Result<(Vec<Utxo>, Utxo, Vec<Utxo>), ClientError> {
+        let mut with_collateral = needed.clone();
+        if pure_ada(&self.wallet_utxos(wallet).await?).is_none() {
+            with_collateral.lovelace += COLLATERAL_LOVELACE + FEE_ALLOWANCE;
+        }
+        select_coins(&self.wallet_utxos(wallet).await?, &with_collateral)?;
+        let collateral = self.collateral(wallet).await?;
+        let utxos = self.wallet_utxos(wallet).await?;
+        let funding = select_coins(&utxos, needed)?;
+        Ok((funding, collateral, utxos))
+    }
+
     /// Splits `wallet`'s funds so that it has `count` more pure-ADA UTxOs of
     /// `lovelace` each (a batch lock needs one seed UTxO per job).
     pub async fn split(
@@ -362,7 +381,7 @@ impl EscrowClient {
     ) -> Result<Prepared, ClientError> {
         let address = wallet.address().to_bytes();
         let total: u64 = amounts.iter().sum();
-        let funding = builder::select_coins(&utxos, &Value::lovelace(total + FEE_ALLOWANCE))?;
+        let funding = select_coins(&utxos, &Value::lovelace(total + FEE_ALLOWANCE))?;
         let draft = Draft {
             inputs: funding,
             outputs: amounts
@@ -408,8 +427,6 @@ impl EscrowClient {
                     .into(),
             ));
         }
-        let collateral = self.collateral(wallet).await?;
-        let utxos = self.wallet_utxos(wallet).await?;
         let settlement = self.deployment.script.settlement().clone();
         let price: u64 = jobs.iter().map(|j| j.terms.price).sum();
         let needed = Value::lovelace(jobs.len() as u64 * 3_000_000 + FEE_ALLOWANCE).with_asset(
@@ -417,7 +434,7 @@ impl EscrowClient {
             &settlement.name,
             price,
         );
-        let mut funding = builder::select_coins(&utxos, &needed)?;
+        let (mut funding, collateral, utxos) = self.funds(wallet, &needed).await?;
         if funding.len() < jobs.len() {
             // One seed input per job: add the wallet's largest remaining UTxOs.
             let mut rest: Vec<&Utxo> = utxos
@@ -494,9 +511,7 @@ impl EscrowClient {
                 hex::encode(escrow.datum.job_id)
             )));
         }
-        let collateral = self.collateral(agent).await?;
-        let utxos = self.wallet_utxos(agent).await?;
-        let funding = builder::select_coins(&utxos, &Value::lovelace(FEE_ALLOWANCE))?;
+        let (funding, collateral, _) = self.funds(agent, &Value::lovelace(FEE_ALLOWANCE)).await?;
         let mut draft = builder::submit(
             &self.deployment,
             escrow,
@@ -535,9 +550,7 @@ impl EscrowClient {
         let now = self.now_slot().await?;
         let sc = self.deployment.evaluator.slot_config;
         let ttl = TX_VALIDITY_MS / u64::from(sc.slot_length_ms.max(1));
-        let collateral = self.collateral(payer).await?;
-        let utxos = self.wallet_utxos(payer).await?;
-        let funding = builder::select_coins(&utxos, &Value::lovelace(FEE_ALLOWANCE))?;
+        let (funding, collateral, _) = self.funds(payer, &Value::lovelace(FEE_ALLOWANCE)).await?;
         let address = payer.address().to_bytes();
         let attempt = |n: usize| -> Result<Prepared, ClientError> {
             let batch: Vec<_> = items[..n].to_vec();
@@ -597,9 +610,9 @@ impl EscrowClient {
         let now = self.now_slot().await?;
         let sc = self.deployment.evaluator.slot_config;
         let ttl = TX_VALIDITY_MS / u64::from(sc.slot_length_ms.max(1));
-        let collateral = self.collateral(requester).await?;
-        let utxos = self.wallet_utxos(requester).await?;
-        let funding = builder::select_coins(&utxos, &Value::lovelace(FEE_ALLOWANCE))?;
+        let (funding, collateral, _) = self
+            .funds(requester, &Value::lovelace(FEE_ALLOWANCE))
+            .await?;
         let draft = builder::settle(
             &self.deployment,
             vec![(escrow.clone(), Settlement::Cancel)],
@@ -722,6 +735,11 @@ impl EscrowClient {
         }
         Ok(())
     }
+}
+
+/// Coin selection whose failure is the wallet's lack of funds.
+fn select_coins(utxos: &[Utxo], needed: &Value) -> Result<Vec<Utxo>, ClientError> {
+    builder::select_coins(utxos, needed).map_err(|e| ClientError::InsufficientFunds(e.to_string()))
 }
 
 const OVER_LIMIT: &str = "the transaction is over the protocol's limits";

@@ -5,7 +5,9 @@
 //! signature to one deployment (and so one network and settlement asset), the job
 //! id to one job: a signature cannot be replayed anywhere else.
 
-use pallas_crypto::key::ed25519::{PublicKey, SecretKey, Signature};
+use pallas_crypto::key::ed25519::{PublicKey, Signature};
+
+use crate::wallet::Signer;
 
 use super::redeemer::Attestation;
 
@@ -51,17 +53,14 @@ pub fn attestation_message(
 }
 
 /// Signs an attestation as verifier number `verifier_index` of the job.
-pub fn sign_attestation(
-    key: &SecretKey,
+pub fn sign_attestation<S: Signer + ?Sized>(
+    key: &S,
     verifier_index: u32,
     message: &[u8; ATTESTATION_MESSAGE_LEN],
 ) -> Attestation {
-    let signature: Signature = key.sign(message);
-    let mut bytes = [0u8; 64];
-    bytes.copy_from_slice(signature.as_ref());
     Attestation {
         verifier_index,
-        signature: bytes,
+        signature: key.sign(message),
     }
 }
 
@@ -79,8 +78,8 @@ pub fn verify_attestation(
 mod tests {
     use super::*;
 
-    fn key(seed: u8) -> SecretKey {
-        SecretKey::from([seed; 32])
+    fn key(seed: u8) -> pallas_crypto::key::ed25519::SecretKey {
+        pallas_crypto::key::ed25519::SecretKey::from([seed; 32])
     }
 
     /// The contract's test vectors (`contracts/scripts/attestation_vectors.py`)
