@@ -19,7 +19,7 @@ use crate::ledger::{Account, Credential, LedgerView, Lookup, OutRef, ValidatedTx
 use crate::params::{Params, ProtocolParams};
 use crate::phase1::{self, Env};
 use crate::phase2::SlotConfig;
-use crate::store::{BlockInfo, Store, TxExtras};
+use crate::store::{BlockInfo, OutputRecord, Store, TxExtras, TxRecord};
 use crate::txbuilder::{Output, TxBuilder};
 use crate::value::{OutputView, Value, script_hash};
 
@@ -819,6 +819,37 @@ impl Devnet {
             page += 1;
         }
         Ok(out)
+    }
+
+    /// A confirmed transaction by id (its CBOR, block position, fee,
+    /// redeemer reports), or `None` if it is in no block.
+    pub fn transaction(&self, id: &[u8; 32]) -> Result<Option<TxRecord>, DevnetError> {
+        self.lock().store.tx(id)
+    }
+
+    /// An output ever created on the chain, spent or not (`None` if no such output).
+    pub fn output(&self, r: &OutRef) -> Result<Option<OutputRecord>, DevnetError> {
+        self.lock().store.output(r)
+    }
+
+    /// Every confirmed transaction that spent from or paid to `address`,
+    /// oldest first: (id, block height, index in the block).
+    pub fn address_transactions(
+        &self,
+        address: &[u8],
+    ) -> Result<Vec<(Hash<32>, u64, u64)>, DevnetError> {
+        self.lock().store.address_txs(address, u64::MAX >> 2, 0)
+    }
+
+    /// Every transaction's metadata under `label`, oldest first: (id, JSON text
+    /// in Blockfrost's `json_metadata` shape).
+    pub fn metadata_by_label(&self, label: u64) -> Result<Vec<(Hash<32>, String)>, DevnetError> {
+        self.lock().store.metadata_by_label(label, u64::MAX >> 2, 0)
+    }
+
+    /// A block by height.
+    pub fn block(&self, height: u64) -> Result<Option<BlockInfo>, DevnetError> {
+        self.lock().store.block(height)
     }
 
     /// A reward account, if registered (chain only).

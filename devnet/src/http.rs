@@ -272,16 +272,61 @@ async fn address_utxos_filtered(d: Devnet, addr: String, unit: Option<String>, q
     Ok(Json(J::Array(out)))
 }
 
+/// `/addresses/{a}/transactions` query: Blockfrost's paging, `order`, and
+/// `from`/`to` as `height[:index]` (both included).
+#[derive(Deserialize)]
+struct AddressTxsQ {
+    page: Option<u64>,
+    count: Option<u64>,
+    order: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// Blockfrost's `height[:index]` bound.
+fn block_bound(s: &str) -> Result<(u64, Option<u64>), ApiError> {
+    let (h, i) = match s.split_once(':') {
+        Some((h, i)) => (h, Some(i)),
+        None => (s, None),
+    };
+    let parse = |x: &str| {
+        x.parse::<u64>()
+            .map_err(|_| bad(format!("{s:?} is not a block height[:index]")))
+    };
+    Ok((parse(h)?, i.map(parse).transpose()?))
+}
+
 async fn address_txs(
     State(d): State<Devnet>,
     Path(addr): Path<String>,
-    Query(q): Query<PageQ>,
+    Query(q): Query<AddressTxsQ>,
 ) -> R {
     let a = address_bytes(&addr)?;
-    let (count, offset) = q.window();
-    let rows = d.with_core(|c| c.store.address_txs(&a, count, offset))?;
+    let (count, offset) = PageQ {
+        page: q.page,
+        count: q.count,
+    }
+    .window();
+    let from = q.from.as_deref().map(block_bound).transpose()?;
+    let to = q.to.as_deref().map(block_bound).transpose()?;
+    let descending = match q.order.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(o) => return Err(bad(format!("order must be asc or desc, not {o:?}"))),
+    };
+    let mut rows = d.with_core(|c| c.store.address_txs(&a, u64::MAX >> 2, 0))?;
+    rows.retain(|(_, height, idx)| {
+        let after = from.is_none_or(|(h, i)| (*height, *idx) >= (h, i.unwrap_or(0)));
+        let before = to.is_none_or(|(h, i)| (*height, *idx) <= (h, i.unwrap_or(u64::MAX)));
+        after && before
+    });
+    if descending {
+        rows.reverse();
+    }
     Ok(Json(J::Array(
         rows.into_iter()
+            .skip(offset as usize)
+            .take(count as usize)
             .map(|(h, height, idx)| {
                 let time = d
                     .with_core(|c| c.store.block(height).ok().flatten())

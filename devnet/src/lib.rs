@@ -52,5 +52,5 @@ pub use http::{ServeConfig, metadatum_json, router, serve, serve_devnet};
 pub use ledger::{Account, Credential, OutRef, RedeemerReport, ValidatedTx};
 pub use params::{Params, ProtocolParams};
 pub use phase2::SlotConfig;
-pub use store::BlockInfo;
+pub use store::{BlockInfo, OutputRecord, TxRecord};
 pub use value::{OutputView, Value, script_hash};

@@ -193,3 +193,71 @@ async fn submit_and_read_back_through_blockfrost_endpoints() {
     cancel.cancel();
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn address_transactions_take_blockfrost_order_and_block_bounds() {
+    let d = Devnet::open(DevnetConfig::default()).unwrap();
+    let cancel = CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let server = {
+        let d = d.clone();
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            ntx_devnet::serve_devnet(d, 0, c, move |a, _| {
+                let _ = tx.send(a);
+            })
+            .await
+        })
+    };
+    let api = rx.await.unwrap();
+    let key = ntx_devnet::KeyPair::generate("bounds");
+    let who = bech32(&key);
+    // Blocks 1, 2, 3 with two transactions each.
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(d.fund(&who, 2_000_000, 0).unwrap().to_string());
+        ids.push(d.fund(&who, 2_000_000, 0).unwrap().to_string());
+        d.produce_block().unwrap();
+    }
+    let http = reqwest::Client::new();
+    let get = |q: &str| {
+        let url = format!("http://{api}/api/v0/addresses/{who}/transactions{q}");
+        let http = http.clone();
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            let status = r.status();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let hashes = |j: &serde_json::Value| -> Vec<String> {
+        j.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["tx_hash"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, all) = get("").await;
+    let mut funded = ids.clone();
+    funded.sort();
+    let mut listed = hashes(&all);
+    listed.sort();
+    assert_eq!(listed, funded, "every funding transaction, once");
+    assert_eq!(all[0]["block_height"], 1);
+    assert_eq!(all[5]["block_height"], 3);
+    let (_, desc) = get("?order=desc").await;
+    let mut reversed = hashes(&all);
+    reversed.reverse();
+    assert_eq!(hashes(&desc), reversed);
+    let (_, middle) = get("?from=2&to=2").await;
+    assert_eq!(hashes(&middle), hashes(&all)[2..4].to_vec());
+    let (_, from_index) = get("?from=2:1").await;
+    assert_eq!(hashes(&from_index), hashes(&all)[3..].to_vec());
+    let (_, paged) = get("?from=1&count=2&page=2").await;
+    assert_eq!(hashes(&paged), hashes(&all)[2..4].to_vec());
+    let (status, _) = get("?from=x").await;
+    assert_eq!(status, 400);
+    let (status, _) = get("?order=sideways").await;
+    assert_eq!(status, 400);
+    cancel.cancel();
+    server.await.unwrap().unwrap();
+}

@@ -3,6 +3,9 @@
 //! - [`protocol`]: the escrow's datum, redeemers, attestation message, job ids
 //!   and their Plutus data encoding, field for field as the validator in
 //!   `contracts/` (docs/PROTOCOL.md is the prose version).
+//! - [`audit`]: the auditor behind `ntx audit`: rebuilds every escrow's
+//!   lifecycle from the chain, checks each settlement against the protocol,
+//!   re-verifies attestations, and reports totals, findings and a chart.
 //! - [`blueprint`]: the compiled validator from `contracts/plutus.json`, applied to
 //!   a settlement asset: script, hash, addresses and job-token policy.
 //! - [`chain`]: one async trait for the chain (parameters, tip, UTxOs, submit,
@@ -19,6 +22,7 @@
 //! - [`wallet`]: keys (TextEnvelope, bech32, BIP-39/CIP-1852), addresses checked
 //!   against the network, and the [`wallet::Signer`] that transactions sign with.
 
+pub mod audit;
 pub mod blueprint;
 pub mod builder;
 pub mod chain;

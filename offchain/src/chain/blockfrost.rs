@@ -15,8 +15,8 @@ use super::convert::{self, hex_array};
 use super::params::{ProtocolParams, json_u64, uint};
 use super::retry::{RetryPolicy, parse_retry_after};
 use super::{
-    AwaitOptions, ChainError, ChainProvider, Confirmation, LabelledMetadata, RedeemerPurpose, Tip,
-    TxId, TxMetadata, TxRedeemer,
+    AddressTx, AwaitOptions, BlockRange, ChainError, ChainProvider, Confirmation, LabelledMetadata,
+    RedeemerPurpose, Tip, TxId, TxInfo, TxMetadata, TxRedeemer,
 };
 use crate::evaluate::{ExUnits, SlotConfig};
 use crate::network::Network;
@@ -262,7 +262,8 @@ impl Blockfrost {
     async fn get_pages(&self, path: &str) -> Result<Vec<Json>, ChainError> {
         let mut out = Vec::new();
         for page in 1u64.. {
-            let paged = format!("{path}?page={page}&count={PAGE}");
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let paged = format!("{path}{sep}page={page}&count={PAGE}");
             let items = match self.get_json(&paged).await {
                 Ok(Json::Array(items)) => items,
                 Ok(_) => return Err(bad(&paged, "expected a list")),
@@ -606,6 +607,57 @@ impl ChainProvider for Blockfrost {
             .collect()
     }
 
+    async fn address_transactions(
+        &self,
+        address: &Address,
+        range: BlockRange,
+    ) -> Result<Vec<AddressTx>, ChainError> {
+        let mut path = format!(
+            "/addresses/{}/transactions?order=asc",
+            Self::address_text(address)?
+        );
+        if let Some(from) = range.from {
+            path.push_str(&format!("&from={from}"));
+        }
+        if let Some(to) = range.to {
+            path.push_str(&format!("&to={to}"));
+        }
+        let items = self.get_pages(&path).await?;
+        let mut txs = items
+            .iter()
+            .map(|j| address_tx_from_json(j).map_err(|e| bad(&path, &e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Providers that ignore `from`/`to` still give a correct answer.
+        txs.retain(|t| range.contains(t.block_height));
+        txs.sort_by_key(|t| (t.block_height, t.tx_index));
+        txs.dedup_by_key(|t| t.tx_id);
+        Ok(txs)
+    }
+
+    async fn tx_cbor(&self, tx: &TxId) -> Result<Vec<u8>, ChainError> {
+        let path = format!("/txs/{}/cbor", hex::encode(tx));
+        let j = self.get_json(&path).await?;
+        let cbor = j
+            .get("cbor")
+            .and_then(Json::as_str)
+            .ok_or_else(|| bad(&path, "`cbor` is missing"))?;
+        let bytes = hex::decode(cbor).map_err(|_| bad(&path, "`cbor` is not hex"))?;
+        match local_tx_id(&bytes) {
+            Some(id) if id == *tx => Ok(bytes),
+            Some(id) => Err(bad(
+                &path,
+                &format!("the served transaction's id is {}", hex::encode(id)),
+            )),
+            None => Err(bad(&path, "the served bytes are not a Conway transaction")),
+        }
+    }
+
+    async fn tx_info(&self, tx: &TxId) -> Result<TxInfo, ChainError> {
+        let path = format!("/txs/{}", hex::encode(tx));
+        let j = self.get_json(&path).await?;
+        tx_info_from_json(&j).map_err(|e| bad(&path, &e))
+    }
+
     async fn metadata_by_label(&self, label: u64) -> Result<Vec<LabelledMetadata>, ChainError> {
         let path = format!("/metadata/txs/labels/{label}");
         let items = self.get_pages(&path).await?;
@@ -623,6 +675,41 @@ impl ChainProvider for Blockfrost {
             })
             .collect()
     }
+}
+
+fn address_tx_from_json(j: &Json) -> Result<AddressTx, String> {
+    let tx = j
+        .get("tx_hash")
+        .and_then(Json::as_str)
+        .ok_or("`tx_hash` is missing")?;
+    Ok(AddressTx {
+        tx_id: hex_array::<32>(tx)?,
+        block_height: uint(j, "block_height")?,
+        tx_index: uint(j, "tx_index")?,
+        block_time: uint(j, "block_time")?,
+    })
+}
+
+fn tx_info_from_json(j: &Json) -> Result<TxInfo, String> {
+    let text = |f: &str| {
+        j.get(f)
+            .and_then(Json::as_str)
+            .ok_or_else(|| format!("`{f}` is missing"))
+    };
+    Ok(TxInfo {
+        tx_id: hex_array::<32>(text("hash")?)?,
+        block_hash: hex_array::<32>(text("block")?)?,
+        block_height: uint(j, "block_height")?,
+        slot: uint(j, "slot")?,
+        block_time: uint(j, "block_time")?,
+        index: uint(j, "index")?,
+        // Blockfrost omits nothing here, but older indexers may: a transaction
+        // in a block without the flag passed its scripts.
+        valid_contract: j
+            .get("valid_contract")
+            .and_then(Json::as_bool)
+            .unwrap_or(true),
+    })
 }
 
 fn redeemer_from_json(r: &Json) -> Result<TxRedeemer, String> {

@@ -1,5 +1,6 @@
 //! Chain access: one async trait, [`ChainProvider`], for everything the
-//! builders and the `ntx` commands read from or send to a chain, and its
+//! builders, the `ntx` commands and the auditor read from or send to a chain
+//! (an address's history and raw transactions included), and its
 //! Blockfrost-compatible HTTP implementation, [`Blockfrost`] (blockfrost.io,
 //! Yaci DevKit's store, this project's devnet).
 //!
@@ -113,6 +114,61 @@ pub struct TxMetadata {
     pub label: u64,
     /// The value under that label.
     pub json: serde_json::Value,
+}
+
+/// A range of blocks, by height, both ends included (`None`: open).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlockRange {
+    /// First block height listed.
+    pub from: Option<u64>,
+    /// Last block height listed.
+    pub to: Option<u64>,
+}
+
+impl BlockRange {
+    /// Every block.
+    pub const ALL: BlockRange = BlockRange {
+        from: None,
+        to: None,
+    };
+
+    /// Whether `height` is in the range.
+    pub fn contains(&self, height: u64) -> bool {
+        self.from.is_none_or(|f| height >= f) && self.to.is_none_or(|t| height <= t)
+    }
+}
+
+/// A transaction that touched an address (spent from it or paid to it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressTx {
+    /// The transaction.
+    pub tx_id: TxId,
+    /// Height of the block that includes it.
+    pub block_height: u64,
+    /// Its index within that block.
+    pub tx_index: u64,
+    /// POSIX seconds of that block.
+    pub block_time: u64,
+}
+
+/// Where a confirmed transaction is, and whether its scripts passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxInfo {
+    /// The transaction.
+    pub tx_id: TxId,
+    /// The block that includes it.
+    pub block_hash: [u8; 32],
+    /// That block's height.
+    pub block_height: u64,
+    /// That block's slot.
+    pub slot: u64,
+    /// POSIX seconds of that block.
+    pub block_time: u64,
+    /// Its index within the block.
+    pub index: u64,
+    /// `false` when its scripts failed and only its collateral was taken
+    /// (Blockfrost's `valid_contract`).
+    pub valid_contract: bool,
 }
 
 /// A transaction's metadata under one label (from a search by label).
@@ -235,6 +291,15 @@ pub enum ChainError {
     /// [`ChainProvider::await_tx`] was cancelled.
     #[error("waiting for the transaction was cancelled")]
     Cancelled,
+    /// This provider cannot answer this kind of question (e.g. a node socket
+    /// keeps no index of an address's history).
+    #[error(
+        "this chain provider cannot {operation}: use a Blockfrost-compatible provider (--provider-url)"
+    )]
+    Unsupported {
+        /// What was asked.
+        operation: String,
+    },
 }
 
 impl ChainError {
@@ -290,6 +355,42 @@ pub trait ChainProvider: Send + Sync {
 
     /// Every transaction's metadata under `label` (all pages, oldest first).
     async fn metadata_by_label(&self, label: u64) -> Result<Vec<LabelledMetadata>, ChainError>;
+
+    /// Every confirmed transaction that spent from or paid to `address`, in
+    /// `range`, oldest first (all pages; empty for an address never seen).
+    /// Blockfrost: `/addresses/{address}/transactions?from=&to=`.
+    ///
+    /// The default answers [`ChainError::Unsupported`], for providers that
+    /// keep no address index.
+    async fn address_transactions(
+        &self,
+        address: &Address,
+        range: BlockRange,
+    ) -> Result<Vec<AddressTx>, ChainError> {
+        let _ = (address, range);
+        Err(ChainError::Unsupported {
+            operation: "list an address's transactions".into(),
+        })
+    }
+
+    /// A confirmed transaction's CBOR, as it was submitted (Blockfrost:
+    /// `/txs/{hash}/cbor`). The default answers [`ChainError::Unsupported`].
+    async fn tx_cbor(&self, tx: &TxId) -> Result<Vec<u8>, ChainError> {
+        let _ = tx;
+        Err(ChainError::Unsupported {
+            operation: "serve a transaction's CBOR".into(),
+        })
+    }
+
+    /// Where a confirmed transaction is ([`ChainError::NotFound`] if it is in
+    /// no block). Blockfrost: `/txs/{hash}`. The default answers
+    /// [`ChainError::Unsupported`].
+    async fn tx_info(&self, tx: &TxId) -> Result<TxInfo, ChainError> {
+        let _ = tx;
+        Err(ChainError::Unsupported {
+            operation: "locate a transaction".into(),
+        })
+    }
 
     /// The slot a transaction built now lands in: the later of the tip's slot
     /// and the wall clock's (blocks can be far apart, so the tip alone lags).
