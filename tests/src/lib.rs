@@ -2,6 +2,7 @@
 //! library holds what they share: an in-process devnet seen through the
 //! off-chain library's types.
 
+mod chain;
 mod live;
 
 use ntx_devnet::{Devnet, DevnetConfig, OutRef};
@@ -10,6 +11,7 @@ use ntx_offchain::protocol::{Asset, OutputReference};
 use ntx_offchain::tx::{FeeParams, Ratio, TxOutput, Utxo};
 use ntx_offchain::{Blueprint, Evaluator, ExUnits, Network, SlotConfig};
 
+pub use chain::{Blocks, DevnetChain};
 pub use live::LiveDevnet;
 pub use ntx_offchain::sandbox::Party;
 
