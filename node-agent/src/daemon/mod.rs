@@ -1,0 +1,326 @@
+//! The node agent daemon: `ntx agent run --config agent.toml`.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `config` | [`AgentConfig`]: TOML file, `--config`, `NTX_*` overrides; roles provider / verifier / both |
+//! | `store` | [`Store`]: SQLite state (jobs with their [`Stage`], transactions, attestations) and result bytes |
+//! | `http` | the HTTP API: `/results/{hash}`, `/attestations/{job_id}`, `POST /attestations`, `/health`, `/jobs` |
+//! | `attest` | [`SignedAttestation`] (the JSON agents exchange), [`Tally`], [`collect_attestations`] |
+//! | `models` | [`ModelIndex`]: which configured directory holds a job's model files |
+//! | `provider` | the provider loop: pick up, check, compute, submit, collect, claim (batched) |
+//! | `verifier` | the verifier loop: fetch, check, recompute, sign, serve, push |
+//!
+//! [`run`] starts everything under one [`CancellationToken`]: cancel it (Ctrl-C in
+//! `ntx agent run`) and the loops stop between steps, the HTTP server drains, and
+//! `run` returns once every task has ended. Everything the agent must not forget is in
+//! SQLite before it acts, so a killed agent resumes where it was (see `store`).
+
+mod attest;
+mod config;
+mod http;
+mod models;
+mod provider;
+mod store;
+mod verifier;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ntx_offchain::builder::EscrowUtxo;
+use ntx_offchain::chain::{Blockfrost, ChainProvider};
+use ntx_offchain::client::{ClientError, DeploymentInfo, EscrowClient, JobSpecDoc, SpecSource};
+use ntx_offchain::protocol::blake2b_256;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use attest::{SignedAttestation, Tally, collect_attestations};
+pub use config::{
+    AgentConfig, CONFIG_ENV, ChainConfig, ConfigError, ENV_OVERRIDES, ProviderConfig,
+    VerifierConfig,
+};
+pub use http::{HttpState, router};
+pub use models::ModelIndex;
+pub use store::{JobRecord, Role, Stage, Store, StoreError};
+
+use crate::{Engine, JobSpec};
+
+/// Why the agent could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The state store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The chain or the deployment.
+    #[error("cannot reach the escrow deployment: {0}")]
+    Client(#[from] ClientError),
+    /// A key file.
+    #[error("cannot load the {role} key {path}: {source}")]
+    Key {
+        /// Which key.
+        role: &'static str,
+        /// Its file.
+        path: String,
+        /// Why.
+        source: Box<ntx_offchain::wallet::KeyError>,
+    },
+    /// The inference engine.
+    #[error("cannot start the inference engine: {0}")]
+    Engine(#[from] crate::InferenceError),
+    /// Files or sockets.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+/// Largest spec or result the agent downloads.
+const MAX_DOWNLOAD: usize = 256 << 20;
+
+/// What the provider and verifier loops share.
+pub(crate) struct Ctx {
+    pub client: EscrowClient,
+    pub store: Store,
+    pub engine: Arc<Engine>,
+    pub models: ModelIndex,
+    pub http: reqwest::Client,
+    pub script_hash: [u8; 28],
+    pub poll: Duration,
+    pub cancel: CancellationToken,
+    pub tasks: TaskTracker,
+}
+
+impl Ctx {
+    /// The chain's current time, POSIX ms.
+    pub async fn now_ms(&self) -> Result<u64, ClientError> {
+        Ok(self.client.slot_time(self.client.now_slot().await?))
+    }
+
+    /// Runs `fut` as a tracked task that stops when the agent is cancelled.
+    pub fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        let cancel = self.cancel.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = fut => {}
+            }
+        });
+    }
+
+    /// Downloads `url` (at most [`MAX_DOWNLOAD`] bytes).
+    pub async fn download(&self, url: &str) -> Result<Vec<u8>, String> {
+        let response = self
+            .http
+            .get(url)
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_DOWNLOAD as u64)
+        {
+            return Err(format!("GET {url}: larger than {MAX_DOWNLOAD} bytes"));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        if bytes.len() > MAX_DOWNLOAD {
+            return Err(format!("GET {url}: larger than {MAX_DOWNLOAD} bytes"));
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// The job's spec: fetched from the lock record (inline or by URL), its hash
+    /// checked against the datum, then parsed.
+    pub async fn spec(&self, escrow: &EscrowUtxo) -> Result<(JobSpecDoc, JobSpec), Problem> {
+        let source = self.client.job_spec(escrow).await.map_err(|e| match e {
+            ClientError::Chain(_) => Problem::Retry(e.to_string()),
+            other => Problem::Refuse(format!("no readable spec: {other}")),
+        })?;
+        let bytes = match source {
+            SpecSource::Inline(bytes) => bytes,
+            SpecSource::Url(url) => self.download(&url).await.map_err(Problem::Retry)?,
+        };
+        let actual = blake2b_256(&bytes);
+        if actual != escrow.datum.spec_hash {
+            return Err(Problem::Refuse(format!(
+                "the spec's blake2b-256 is {} but the datum's spec_hash is {}",
+                hex::encode(actual),
+                hex::encode(escrow.datum.spec_hash)
+            )));
+        }
+        let doc = JobSpecDoc::parse(&bytes).map_err(|e| Problem::Refuse(e.to_string()))?;
+        let job =
+            JobSpec::from_json(&doc.job.to_string()).map_err(|e| Problem::Refuse(e.to_string()))?;
+        Ok((doc, job))
+    }
+}
+
+/// Why a step did not complete.
+#[derive(Debug)]
+pub(crate) enum Problem {
+    /// Permanent: record the reason and do not try again.
+    Refuse(String),
+    /// Transient (network, chain): try again later.
+    Retry(String),
+}
+
+/// Job ids with a task running, so that one job is never driven twice at once.
+#[derive(Clone, Default)]
+pub(crate) struct Inflight(Arc<Mutex<HashSet<[u8; 32]>>>);
+
+/// Removes its job from [`Inflight`] when dropped (the task ended or was cancelled).
+pub(crate) struct InflightGuard(Inflight, [u8; 32]);
+
+impl Inflight {
+    /// Marks `id` busy, or `None` when it already is.
+    pub fn claim(&self, id: [u8; 32]) -> Option<InflightGuard> {
+        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert(id).then(|| InflightGuard(self.clone(), id))
+    }
+
+    /// Whether `id` is busy.
+    pub fn contains(&self, id: &[u8; 32]) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(id)
+    }
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.1);
+    }
+}
+
+/// Runs the agent until `cancel`: HTTP API, provider loop, verifier loop, as the
+/// configuration says. Returns once everything has stopped.
+pub async fn run(config: AgentConfig, cancel: CancellationToken) -> Result<(), AgentError> {
+    run_with(config, cancel, |_| {}).await
+}
+
+/// [`run`], calling `on_ready` with the HTTP address once it listens.
+pub async fn run_with(
+    config: AgentConfig,
+    cancel: CancellationToken,
+    on_ready: impl FnOnce(SocketAddr) + Send + 'static,
+) -> Result<(), AgentError> {
+    let network = config.chain.network;
+    let info = DeploymentInfo::load(&config.deployment)?;
+    let chain: Arc<dyn ChainProvider> = Arc::new(
+        Blockfrost::for_network(network, config.chain.provider_url.as_deref())
+            .map_err(ClientError::from)?,
+    );
+    let client = EscrowClient::connect(chain, &info).await?;
+    let script_hash = client.deployment().script.hash();
+    let store = Store::open(&config.state_dir)?;
+    let dirs = config.models.clone();
+    let models = tokio::task::spawn_blocking(move || ModelIndex::scan(&dirs))
+        .await
+        .map_err(|e| AgentError::Io {
+            context: "indexing the model directories".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?
+        .map_err(|source| AgentError::Io {
+            context: "indexing the model directories".into(),
+            source,
+        })?;
+    let engine = Arc::new(Engine::on_selected_device()?);
+    let mut roles = Vec::new();
+    let provider = match &config.provider {
+        Some(p) => {
+            roles.push("provider");
+            Some(provider::Provider::new(p.clone(), network)?)
+        }
+        None => None,
+    };
+    let verifier = match &config.verifier {
+        Some(v) => {
+            roles.push("verifier");
+            Some(verifier::Verifier::new(v.clone())?)
+        }
+        None => None,
+    };
+    let tasks = TaskTracker::new();
+    let ctx = Arc::new(Ctx {
+        client,
+        store: store.clone(),
+        engine,
+        models,
+        http: reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| AgentError::Io {
+                context: "setting up HTTP".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?,
+        script_hash,
+        poll: Duration::from_millis(config.poll_interval_ms),
+        cancel: cancel.clone(),
+        tasks: tasks.clone(),
+    });
+    let state = HttpState {
+        store,
+        script_hash,
+        roles: roles.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| AgentError::Io {
+            context: format!("cannot listen on {}", config.listen),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| AgentError::Io {
+        context: "listener".into(),
+        source,
+    })?;
+    tracing::info!(%addr, roles = ?roles, script = %hex::encode(script_hash), "agent started");
+    on_ready(addr);
+    let server = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(async move { cancel.cancelled().await })
+                .await
+        })
+    };
+    if let Some(p) = provider {
+        let p = Arc::new(p);
+        let ctx = ctx.clone();
+        tasks.spawn(async move { p.run(ctx).await });
+    }
+    if let Some(v) = verifier {
+        let v = Arc::new(v);
+        let ctx = ctx.clone();
+        tasks.spawn(async move { v.run(ctx).await });
+    }
+    cancel.cancelled().await;
+    tracing::info!("agent stopping");
+    tasks.close();
+    tasks.wait().await;
+    let served = server.await.map_err(|e| AgentError::Io {
+        context: "HTTP server".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    served.map_err(|source| AgentError::Io {
+        context: "HTTP server".into(),
+        source,
+    })?;
+    tracing::info!("agent stopped");
+    Ok(())
+}

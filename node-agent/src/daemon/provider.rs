@@ -1,0 +1,673 @@
+//! The provider loop.
+//!
+//! Every poll it reads the deployment's escrows, picks up new ones addressed to its
+//! agent key, and drives each of its jobs one step, as the chain and its state say:
+//!
+//! `accepted` → (spec fetched and hash-checked, inference on the blocking pool, bytes
+//! stored) `computed` → (Submit signed and **recorded**, then sent) `submitting` →
+//! (on chain) `submitted` → (attestations collected from the spec's verifier URLs and
+//! pushes; a quorum of Accepts) `claiming` → `paid`.
+//!
+//! A job is refused (recorded with the reason, nothing submitted) when its datum pays
+//! another payout address, its price is under the floor, too little time is left before
+//! `submit_by` for the estimated inference, its spec does not match its hash or cannot
+//! be parsed, no configured model directory holds its model, or the engine refuses it.
+//! Transactions from the agent's wallet are built and sent one at a time (so two never
+//! pick the same coins); claims that are ready together go in one settlement (the
+//! client splits batches that exceed the limits).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use ntx_offchain::Network;
+use ntx_offchain::builder::EscrowUtxo;
+use ntx_offchain::chain::{AwaitOptions, ChainError};
+use ntx_offchain::client::ClientError;
+use ntx_offchain::protocol::{self, JobState, Settlement};
+use ntx_offchain::wallet::{PaymentAddress, Wallet};
+use tokio::sync::Mutex as AsyncMutex;
+
+use super::attest::{Tally, collect_attestations};
+use super::config::ProviderConfig;
+use super::store::{JobRecord, Role, Stage};
+use super::{AgentError, Ctx, Inflight, Problem};
+use crate::InferenceError;
+
+/// Assumed inference time per input until one has been measured.
+const DEFAULT_MS_PER_INPUT: u64 = 200;
+
+pub(crate) struct Provider {
+    cfg: ProviderConfig,
+    wallet: Wallet,
+    payout: protocol::Address,
+    inflight: Inflight,
+    computing: Arc<AtomicUsize>,
+    /// One wallet transaction at a time (coin selection must not race).
+    writer: Arc<AsyncMutex<()>>,
+    retry_after: std::sync::Mutex<HashMap<[u8; 32], Instant>>,
+    ms_per_input: AtomicU64,
+}
+
+impl Provider {
+    pub fn new(cfg: ProviderConfig, network: Network) -> Result<Provider, AgentError> {
+        let wallet =
+            Wallet::from_skey_files(network, &cfg.agent_key_file, None).map_err(|source| {
+                AgentError::Key {
+                    role: "agent",
+                    path: cfg.agent_key_file.display().to_string(),
+                    source: Box::new(source),
+                }
+            })?;
+        let payout = PaymentAddress::parse(&cfg.payout_address, network)
+            .map_err(|e| super::ConfigError::Invalid(format!("provider.payout_address: {e}")))?;
+        Ok(Provider {
+            payout: protocol::Address::from(payout.as_pallas()),
+            wallet,
+            cfg,
+            inflight: Inflight::default(),
+            computing: Arc::new(AtomicUsize::new(0)),
+            writer: Arc::new(AsyncMutex::new(())),
+            retry_after: std::sync::Mutex::new(HashMap::new()),
+            ms_per_input: AtomicU64::new(DEFAULT_MS_PER_INPUT),
+        })
+    }
+
+    pub async fn run(self: Arc<Self>, ctx: Arc<Ctx>) {
+        tracing::info!(agent = %hex::encode(self.wallet.key_hash()),
+            wallet = %self.wallet.address().to_bech32(), "provider running");
+        let mut tick = tokio::time::interval(ctx.poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ctx.cancel.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.clone().tick(&ctx).await {
+                tracing::warn!(error = %e, "provider poll failed; retrying");
+            }
+        }
+        tracing::info!("provider stopped");
+    }
+
+    fn backing_off(&self, id: &[u8; 32]) -> bool {
+        let map = self.retry_after.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(id).is_some_and(|t| Instant::now() < *t)
+    }
+
+    fn back_off(&self, id: [u8; 32], for_: Duration) {
+        self.retry_after
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, Instant::now() + for_);
+    }
+
+    async fn tick(self: Arc<Self>, ctx: &Arc<Ctx>) -> Result<(), String> {
+        let escrows = ctx.client.escrows().await.map_err(|e| e.to_string())?;
+        let now = ctx.now_ms().await.map_err(|e| e.to_string())?;
+        let key = self.wallet.key_hash();
+        let mine: HashMap<[u8; 32], EscrowUtxo> = escrows
+            .into_iter()
+            .filter(|e| e.datum.agent == key)
+            .map(|e| (e.datum.job_id, e))
+            .collect();
+        for (id, escrow) in &mine {
+            if ctx
+                .store
+                .job(id, Role::Provider)
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                self.consider(ctx, escrow, now).map_err(|e| e.to_string())?;
+            }
+        }
+        let mut claims = Vec::new();
+        let jobs = ctx
+            .store
+            .jobs(Some(Role::Provider))
+            .map_err(|e| e.to_string())?;
+        for rec in jobs {
+            if rec.stage.is_final()
+                || self.inflight.contains(&rec.job_id)
+                || self.backing_off(&rec.job_id)
+            {
+                continue;
+            }
+            let escrow = mine.get(&rec.job_id).cloned();
+            if let Err(e) = self
+                .clone()
+                .advance(ctx, rec, escrow, now, &mut claims)
+                .await
+            {
+                tracing::warn!(error = %e, "provider step failed");
+            }
+        }
+        if !claims.is_empty() {
+            let guards: Vec<_> = claims
+                .iter()
+                .filter_map(|(e, _): &(EscrowUtxo, Settlement)| self.inflight.claim(e.datum.job_id))
+                .collect();
+            let this = self.clone();
+            let c = ctx.clone();
+            ctx.spawn(async move {
+                this.claim(&c, claims).await;
+                drop(guards);
+            });
+        }
+        Ok(())
+    }
+
+    /// First sight of an escrow addressed to this agent: accept or refuse it.
+    fn consider(&self, ctx: &Ctx, escrow: &EscrowUtxo, now: u64) -> Result<(), super::StoreError> {
+        let d = &escrow.datum;
+        let mut rec = JobRecord::new(
+            d.job_id,
+            Role::Provider,
+            Stage::Accepted,
+            d.spec_hash,
+            d.price,
+            d.submit_by,
+            d.settle_by,
+            d.threshold,
+            d.verifiers.clone(),
+        );
+        let refusal = if d.state != JobState::Locked {
+            Some(
+                "a result was already submitted with this agent key (by another instance?)"
+                    .to_string(),
+            )
+        } else if d.provider != self.payout {
+            Some(format!(
+                "the datum pays {} but this agent's payout address is {}",
+                describe_address(&d.provider),
+                self.cfg.payout_address
+            ))
+        } else if d.price < self.cfg.price_floor {
+            Some(format!(
+                "price {} is under the floor {}",
+                d.price, self.cfg.price_floor
+            ))
+        } else if now + self.cfg.submit_margin_secs * 1000 >= d.submit_by {
+            Some(format!(
+                "only {} ms left before submit_by, less than the {} s margin",
+                d.submit_by.saturating_sub(now),
+                self.cfg.submit_margin_secs
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            tracing::warn!(job = %rec.id_hex(), reason = %why, "job refused");
+            rec.stage = Stage::Refused;
+            rec.failure = Some(why);
+        } else {
+            tracing::info!(job = %rec.id_hex(), price = d.price, "job accepted");
+        }
+        ctx.store.save(&rec)
+    }
+
+    async fn advance(
+        self: Arc<Self>,
+        ctx: &Arc<Ctx>,
+        mut rec: JobRecord,
+        escrow: Option<EscrowUtxo>,
+        now: u64,
+        claims: &mut Vec<(EscrowUtxo, Settlement)>,
+    ) -> Result<(), String> {
+        let store = &ctx.store;
+        let save = |rec: &JobRecord| store.save(rec).map_err(|e| e.to_string());
+        let Some(escrow) = escrow else {
+            // The escrow is gone: our claim landed, or someone settled it.
+            if rec.stage == Stage::Claiming
+                && let Some(tx) = rec.claim_tx
+                && ctx.client.chain().tx_metadata(&tx).await.is_ok()
+            {
+                rec.stage = Stage::Paid;
+                rec.claim_cbor = None;
+                rec.submit_cbor = None;
+                tracing::info!(job = %rec.id_hex(), tx = %hex::encode(tx), "paid");
+            } else {
+                rec.failure = Some(format!(
+                    "the escrow was settled by another transaction while {}",
+                    rec.stage
+                ));
+                rec.stage = if matches!(rec.stage, Stage::Accepted | Stage::Computed)
+                    && now > rec.submit_by
+                {
+                    Stage::Expired
+                } else {
+                    Stage::Closed
+                };
+                tracing::warn!(job = %rec.id_hex(), stage = %rec.stage, "escrow gone");
+            }
+            return save(&rec);
+        };
+        match (rec.stage, escrow.datum.state) {
+            (Stage::Accepted, JobState::Locked) => {
+                if self.computing.load(Ordering::SeqCst) >= self.cfg.max_concurrent_jobs {
+                    return Ok(());
+                }
+                if now >= rec.submit_by {
+                    rec.stage = Stage::Expired;
+                    rec.failure = Some("submit_by passed before inference started".into());
+                    return save(&rec);
+                }
+                let Some(guard) = self.inflight.claim(rec.job_id) else {
+                    return Ok(());
+                };
+                self.computing.fetch_add(1, Ordering::SeqCst);
+                let this = self.clone();
+                let c = ctx.clone();
+                ctx.spawn(async move {
+                    let id = rec.job_id;
+                    if let Err(p) = this.compute(&c, rec, escrow).await {
+                        this.record_problem(&c, id, p);
+                    }
+                    this.computing.fetch_sub(1, Ordering::SeqCst);
+                    drop(guard);
+                });
+                Ok(())
+            }
+            (Stage::Computed, JobState::Locked) => {
+                if now >= rec.submit_by {
+                    rec.stage = Stage::Expired;
+                    rec.failure = Some("submit_by passed before the result was submitted".into());
+                    tracing::warn!(job = %rec.id_hex(), "submit deadline missed");
+                    return save(&rec);
+                }
+                let Some(guard) = self.inflight.claim(rec.job_id) else {
+                    return Ok(());
+                };
+                let this = self.clone();
+                let c = ctx.clone();
+                ctx.spawn(async move {
+                    this.submit(&c, rec, escrow).await;
+                    drop(guard);
+                });
+                Ok(())
+            }
+            (Stage::Submitting | Stage::Submitted, JobState::Locked) => {
+                // Our Submit is not (or no longer, after a rollback) on chain: send the
+                // recorded transaction again; build a new one only if it cannot land.
+                if rec.stage == Stage::Submitted {
+                    tracing::warn!(job = %rec.id_hex(), "submitted result no longer on chain (rollback?): resending");
+                    rec.stage = Stage::Submitting;
+                    save(&rec)?;
+                }
+                let Some(guard) = self.inflight.claim(rec.job_id) else {
+                    return Ok(());
+                };
+                let this = self.clone();
+                let c = ctx.clone();
+                ctx.spawn(async move {
+                    this.resend_submit(&c, rec).await;
+                    drop(guard);
+                });
+                Ok(())
+            }
+            (_, JobState::Locked) => Ok(()),
+            (stage, JobState::Submitted { result_hash }) => {
+                if rec.result_hash != Some(result_hash) {
+                    rec.stage = Stage::Failed;
+                    rec.failure = Some(format!(
+                        "another result ({}) is on chain for this job",
+                        hex::encode(result_hash)
+                    ));
+                    return save(&rec);
+                }
+                if matches!(stage, Stage::Accepted | Stage::Computed | Stage::Submitting) {
+                    rec.stage = Stage::Submitted;
+                    tracing::info!(job = %rec.id_hex(), "result on chain");
+                    save(&rec)?;
+                }
+                if rec.stage == Stage::Claiming {
+                    let Some(guard) = self.inflight.claim(rec.job_id) else {
+                        return Ok(());
+                    };
+                    let this = self.clone();
+                    let c = ctx.clone();
+                    ctx.spawn(async move {
+                        this.resend_claim(&c, rec).await;
+                        drop(guard);
+                    });
+                    return Ok(());
+                }
+                self.watch(ctx, rec, escrow, result_hash, now, claims).await
+            }
+        }
+    }
+
+    /// A submitted job: gather attestations, then claim, give up or warn.
+    async fn watch(
+        &self,
+        ctx: &Arc<Ctx>,
+        mut rec: JobRecord,
+        escrow: EscrowUtxo,
+        result_hash: [u8; 32],
+        now: u64,
+        claims: &mut Vec<(EscrowUtxo, Settlement)>,
+    ) -> Result<(), String> {
+        let store = &ctx.store;
+        for a in collect_attestations(&ctx.http, &rec.verifier_urls, &rec.job_id).await {
+            let valid = Tally::of(
+                &[a],
+                &ctx.script_hash,
+                &rec.job_id,
+                &result_hash,
+                &rec.verifiers,
+            );
+            if valid != Tally::default() {
+                store
+                    .put_attestation(&a, "received")
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        let all = store.attestations(&rec.job_id).map_err(|e| e.to_string())?;
+        let tally = Tally::of(
+            &all,
+            &ctx.script_hash,
+            &rec.job_id,
+            &result_hash,
+            &rec.verifiers,
+        );
+        let threshold = rec.threshold as usize;
+        let summary = format!(
+            "{} accept, {} reject of {} needed",
+            tally.accepts.len(),
+            tally.rejects.len(),
+            threshold
+        );
+        if rec.verdict.as_deref() != Some(summary.as_str()) {
+            rec.verdict = Some(summary.clone());
+            store.save(&rec).map_err(|e| e.to_string())?;
+        }
+        if now >= rec.settle_by {
+            rec.stage = Stage::Expired;
+            rec.failure = Some(format!("settle_by passed without a quorum ({summary})"));
+            tracing::warn!(job = %rec.id_hex(), %summary, "settle deadline passed without a quorum: the requester can refund");
+            return store.save(&rec).map_err(|e| e.to_string());
+        }
+        if let Some(attestations) = tally.claim(threshold) {
+            claims.push((escrow, Settlement::Claim { attestations }));
+            return Ok(());
+        }
+        if tally.reject(threshold).is_some() {
+            rec.stage = Stage::Rejected;
+            rec.failure = Some(format!("the verifiers rejected the result ({summary})"));
+            tracing::warn!(job = %rec.id_hex(), %summary, "result rejected by a quorum");
+            return store.save(&rec).map_err(|e| e.to_string());
+        }
+        if !rec.settle_warned && now + self.cfg.settle_warning_secs * 1000 >= rec.settle_by {
+            tracing::warn!(job = %rec.id_hex(), %summary, ms_left = rec.settle_by - now,
+                "settle deadline near without a quorum");
+            rec.settle_warned = true;
+            return store.save(&rec).map_err(|e| e.to_string());
+        }
+        Ok(())
+    }
+
+    fn record_problem(&self, ctx: &Ctx, id: [u8; 32], problem: Problem) {
+        match problem {
+            Problem::Retry(why) => {
+                tracing::warn!(job = %hex::encode(id), reason = %why, "will retry");
+                self.back_off(id, ctx.poll.max(Duration::from_secs(2)));
+            }
+            Problem::Refuse(why) => {
+                tracing::warn!(job = %hex::encode(id), reason = %why, "job refused");
+                if let Ok(Some(mut rec)) = ctx.store.job(&id, Role::Provider) {
+                    rec.stage = Stage::Refused;
+                    rec.failure = Some(why);
+                    if let Err(e) = ctx.store.save(&rec) {
+                        tracing::error!(error = %e, "cannot record the refusal");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fetches and checks the spec, runs inference on the blocking pool, stores the bytes.
+    async fn compute(
+        &self,
+        ctx: &Ctx,
+        mut rec: JobRecord,
+        escrow: EscrowUtxo,
+    ) -> Result<(), Problem> {
+        let (doc, job) = ctx.spec(&escrow).await?;
+        let dir = ctx
+            .models
+            .find(&doc.job)
+            .ok_or_else(|| {
+                Problem::Refuse(
+                    "no configured model directory holds the files this job names".into(),
+                )
+            })?
+            .to_path_buf();
+        let inputs = doc
+            .job
+            .get("inputs")
+            .and_then(|i| i.as_array())
+            .map_or(1, Vec::len) as u64;
+        let estimate_ms = inputs * self.ms_per_input.load(Ordering::Relaxed) * 2
+            + self.cfg.submit_margin_secs * 1000;
+        let now = ctx
+            .now_ms()
+            .await
+            .map_err(|e| Problem::Retry(e.to_string()))?;
+        if now + estimate_ms >= rec.submit_by {
+            return Err(Problem::Refuse(format!(
+                "{inputs} inputs need about {estimate_ms} ms with the margin, but only {} ms are left before submit_by",
+                rec.submit_by.saturating_sub(now)
+            )));
+        }
+        rec.verifier_urls = rec
+            .verifiers
+            .iter()
+            .filter_map(|k| doc.verifier_url(k).map(str::to_string))
+            .collect();
+        // Count the run before it starts, so a crash mid-inference shows in the state.
+        rec.compute_runs += 1;
+        save(ctx, &rec)?;
+        tracing::info!(job = %rec.id_hex(), task = %job.task(), inputs, model = %dir.display(), "computing");
+        let engine = ctx.engine.clone();
+        let started = Instant::now();
+        let result = tokio::task::spawn_blocking(move || engine.compute(&job, &dir))
+            .await
+            .map_err(|e| Problem::Retry(format!("inference task failed: {e}")))?;
+        let result = result.map_err(|e| match e {
+            InferenceError::InvalidSpec { .. } | InferenceError::ModelHashMismatch { .. } => {
+                Problem::Refuse(e.to_string())
+            }
+            other => Problem::Refuse(format!("inference failed: {other}")),
+        })?;
+        let elapsed = started.elapsed().as_millis() as u64;
+        self.ms_per_input
+            .store((elapsed / inputs.max(1)).max(1), Ordering::Relaxed);
+        let hash = result.hash.0;
+        let path = ctx
+            .store
+            .write_result(&hash, &result.bytes)
+            .map_err(|e| Problem::Retry(e.to_string()))?;
+        rec.result_hash = Some(hash);
+        rec.result_path = Some(path.display().to_string());
+        rec.result_url = Some(format!(
+            "{}/results/{}",
+            self.cfg.public_url.trim_end_matches('/'),
+            hex::encode(hash)
+        ));
+        rec.stage = Stage::Computed;
+        save(ctx, &rec)?;
+        tracing::info!(job = %rec.id_hex(), result = %hex::encode(hash), ms = elapsed, "computed");
+        Ok(())
+    }
+
+    /// Builds the Submit, records it, then sends it.
+    async fn submit(&self, ctx: &Ctx, mut rec: JobRecord, escrow: EscrowUtxo) {
+        let (Some(hash), Some(url)) = (rec.result_hash, rec.result_url.clone()) else {
+            self.record_problem(
+                ctx,
+                rec.job_id,
+                Problem::Refuse("computed without a result".into()),
+            );
+            return;
+        };
+        let _writer = self.writer.lock().await;
+        let prepared = match ctx.client.submit(&self.wallet, &escrow, hash, &url).await {
+            Ok(p) => p,
+            Err(e) => {
+                let hint = match &e {
+                    ClientError::InsufficientFunds(_) => format!(
+                        " (send ADA to the agent wallet {})",
+                        self.wallet.address().to_bech32()
+                    ),
+                    _ => String::new(),
+                };
+                tracing::warn!(job = %rec.id_hex(), error = %e, "cannot build the Submit{hint}; will retry");
+                self.back_off(rec.job_id, ctx.poll.max(Duration::from_secs(2)));
+                return;
+            }
+        };
+        rec.stage = Stage::Submitting;
+        rec.submit_tx = Some(prepared.tx_id());
+        rec.submit_cbor = Some(prepared.cbor().to_vec());
+        if let Err(e) = ctx.store.save(&rec) {
+            tracing::error!(job = %rec.id_hex(), error = %e, "cannot record the Submit: not sending it");
+            return;
+        }
+        tracing::info!(job = %rec.id_hex(), tx = %hex::encode(prepared.tx_id()), "submitting");
+        match ctx.client.send(&prepared, 1).await {
+            Ok(_) => {
+                rec.stage = Stage::Submitted;
+                if let Err(e) = ctx.store.save(&rec) {
+                    tracing::error!(error = %e, "cannot record the confirmed Submit");
+                }
+                tracing::info!(job = %rec.id_hex(), "submitted");
+            }
+            Err(e) => {
+                tracing::warn!(job = %rec.id_hex(), error = %e, "Submit not confirmed yet; will check the chain");
+            }
+        }
+    }
+
+    /// Sends the recorded Submit again; if the ledger refuses it (its inputs are gone
+    /// or it expired) and the escrow is still locked, the next poll builds a new one.
+    async fn resend_submit(&self, ctx: &Ctx, mut rec: JobRecord) {
+        let Some(cbor) = rec.submit_cbor.clone() else {
+            rec.stage = Stage::Computed;
+            let _ = ctx.store.save(&rec);
+            return;
+        };
+        let _writer = self.writer.lock().await;
+        match self.resend(ctx, &cbor).await {
+            Ok(()) => {
+                // The next poll sees the escrow submitted and records it.
+                tracing::info!(job = %rec.id_hex(), "recorded Submit re-sent");
+            }
+            Err(ChainError::Rejected { reason }) => {
+                tracing::warn!(job = %rec.id_hex(), %reason, "recorded Submit can no longer land; building a new one");
+                if let Ok(escrow) = ctx.client.escrow(&rec.job_id).await
+                    && escrow.datum.state == JobState::Locked
+                {
+                    rec.stage = Stage::Computed;
+                    rec.submit_tx = None;
+                    rec.submit_cbor = None;
+                    let _ = ctx.store.save(&rec);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(job = %rec.id_hex(), error = %e, "cannot re-send the Submit; will retry");
+                self.back_off(rec.job_id, ctx.poll.max(Duration::from_secs(2)));
+            }
+        }
+    }
+
+    async fn resend(&self, ctx: &Ctx, cbor: &[u8]) -> Result<(), ChainError> {
+        let chain = ctx.client.chain();
+        let id = chain.submit(cbor).await?;
+        let options = AwaitOptions::new(1, Duration::from_secs(120))
+            .with_poll(Duration::from_millis(100), Duration::from_secs(2))
+            .with_cancel(ctx.cancel.clone());
+        chain.await_tx(&id, &options).await.map(|_| ())
+    }
+
+    /// Claims every job in `items` in as few transactions as fit.
+    async fn claim(&self, ctx: &Ctx, mut items: Vec<(EscrowUtxo, Settlement)>) {
+        let _writer = self.writer.lock().await;
+        while !items.is_empty() {
+            let (prepared, rest) = match ctx.client.settle(&self.wallet, items).await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot build the claim; will retry");
+                    return;
+                }
+            };
+            let tx = prepared.tx_id();
+            let mut recs = Vec::new();
+            for id in &prepared.job_ids {
+                if let Ok(Some(mut rec)) = ctx.store.job(id, Role::Provider) {
+                    rec.stage = Stage::Claiming;
+                    rec.claim_tx = Some(tx);
+                    rec.claim_cbor = Some(prepared.cbor().to_vec());
+                    if let Err(e) = ctx.store.save(&rec) {
+                        tracing::error!(error = %e, "cannot record the claim: not sending it");
+                        return;
+                    }
+                    recs.push(rec);
+                }
+            }
+            tracing::info!(tx = %hex::encode(tx), jobs = recs.len(), "claiming");
+            match ctx.client.send(&prepared, 1).await {
+                Ok(_) => {
+                    for mut rec in recs {
+                        rec.stage = Stage::Paid;
+                        rec.claim_cbor = None;
+                        rec.submit_cbor = None;
+                        if let Err(e) = ctx.store.save(&rec) {
+                            tracing::error!(error = %e, "cannot record the payment");
+                        }
+                        tracing::info!(job = %rec.id_hex(), tx = %hex::encode(tx), price = rec.price, "paid");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(tx = %hex::encode(tx), error = %e, "claim not confirmed yet; will check the chain");
+                    return;
+                }
+            }
+            items = rest;
+        }
+    }
+
+    /// Sends a recorded claim again; if it cannot land, the job goes back to collecting.
+    async fn resend_claim(&self, ctx: &Ctx, mut rec: JobRecord) {
+        let Some(cbor) = rec.claim_cbor.clone() else {
+            rec.stage = Stage::Submitted;
+            let _ = ctx.store.save(&rec);
+            return;
+        };
+        let _writer = self.writer.lock().await;
+        match self.resend(ctx, &cbor).await {
+            Ok(()) => tracing::info!(job = %rec.id_hex(), "recorded claim re-sent"),
+            Err(ChainError::Rejected { reason }) => {
+                tracing::warn!(job = %rec.id_hex(), %reason, "recorded claim can no longer land; claiming again");
+                rec.stage = Stage::Submitted;
+                rec.claim_tx = None;
+                rec.claim_cbor = None;
+                let _ = ctx.store.save(&rec);
+            }
+            Err(e) => {
+                tracing::warn!(job = %rec.id_hex(), error = %e, "cannot re-send the claim; will retry");
+                self.back_off(rec.job_id, ctx.poll.max(Duration::from_secs(2)));
+            }
+        }
+    }
+}
+
+fn save(ctx: &Ctx, rec: &JobRecord) -> Result<(), Problem> {
+    ctx.store
+        .save(rec)
+        .map_err(|e| Problem::Retry(e.to_string()))
+}
+
+fn describe_address(a: &protocol::Address) -> String {
+    format!("{a:?}")
+}

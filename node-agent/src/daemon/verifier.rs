@@ -1,0 +1,276 @@
+//! The verifier loop.
+//!
+//! Every poll it reads the deployment's escrows and, for each one in state
+//! `Submitted{result_hash}` whose datum lists this verifier's key and that it has not
+//! judged yet: reads the submit record for the result URL, downloads the bytes, fetches
+//! the spec from the lock record and checks its hash against the datum, then runs
+//! [`crate::Engine::verify`] on the blocking pool (the bytes' hash against the chain,
+//! the header against the job, recomputation, tolerance). It signs Accept or Reject
+//! over the 98-byte attestation message, stores the attestation (served at
+//! `GET /attestations/{job_id}`) and pushes it to the provider (`POST {provider}/attestations`,
+//! the provider's base URL being the result URL without `/results/…`).
+//!
+//! When the engine cannot decide (the model is not installed, the spec is refused) the
+//! verifier signs nothing and records why. Downloads that fail are retried until the
+//! job's `settle_by`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ntx_offchain::builder::EscrowUtxo;
+use ntx_offchain::protocol::{JobState, Verdict as ChainVerdict};
+use ntx_offchain::wallet::{KeyRole, Signer, SigningKey};
+
+use super::attest::SignedAttestation;
+use super::config::VerifierConfig;
+use super::store::{JobRecord, Role, Stage};
+use super::{AgentError, Ctx, Inflight, Problem};
+use crate::{Hash32, Verdict};
+
+pub(crate) struct Verifier {
+    key: SigningKey,
+    inflight: Inflight,
+    retry_after: std::sync::Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl Verifier {
+    pub fn new(cfg: VerifierConfig) -> Result<Verifier, AgentError> {
+        let key = SigningKey::read_skey(&cfg.key_file, KeyRole::Payment).map_err(|source| {
+            AgentError::Key {
+                role: "verifier",
+                path: cfg.key_file.display().to_string(),
+                source: Box::new(source),
+            }
+        })?;
+        Ok(Verifier {
+            key,
+            inflight: Inflight::default(),
+            retry_after: std::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub async fn run(self: Arc<Self>, ctx: Arc<Ctx>) {
+        tracing::info!(key = %hex::encode(self.key.public_key()), "verifier running");
+        let mut tick = tokio::time::interval(ctx.poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ctx.cancel.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.clone().tick(&ctx).await {
+                tracing::warn!(error = %e, "verifier poll failed; retrying");
+            }
+        }
+        tracing::info!("verifier stopped");
+    }
+
+    fn backing_off(&self, id: &[u8; 32]) -> bool {
+        let map = self.retry_after.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(id).is_some_and(|t| Instant::now() < *t)
+    }
+
+    fn back_off(&self, id: [u8; 32], for_: Duration) {
+        self.retry_after
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, Instant::now() + for_);
+    }
+
+    async fn tick(self: Arc<Self>, ctx: &Arc<Ctx>) -> Result<(), String> {
+        let me = self.key.public_key();
+        let escrows = ctx.client.escrows().await.map_err(|e| e.to_string())?;
+        let now = ctx.now_ms().await.map_err(|e| e.to_string())?;
+        for escrow in escrows {
+            let d = &escrow.datum;
+            let JobState::Submitted { result_hash } = d.state else {
+                continue;
+            };
+            if !d.verifiers.contains(&me)
+                || self.inflight.contains(&d.job_id)
+                || self.backing_off(&d.job_id)
+            {
+                continue;
+            }
+            let rec = ctx
+                .store
+                .job(&d.job_id, Role::Verifier)
+                .map_err(|e| e.to_string())?;
+            let rec = match rec {
+                Some(r) if r.result_hash == Some(result_hash) => r,
+                _ => {
+                    // New, or a different result after a rollback: judge it afresh.
+                    let mut r = JobRecord::new(
+                        d.job_id,
+                        Role::Verifier,
+                        Stage::Accepted,
+                        d.spec_hash,
+                        d.price,
+                        d.submit_by,
+                        d.settle_by,
+                        d.threshold,
+                        d.verifiers.clone(),
+                    );
+                    r.result_hash = Some(result_hash);
+                    ctx.store.save(&r).map_err(|e| e.to_string())?;
+                    r
+                }
+            };
+            if rec.stage.is_final() {
+                continue;
+            }
+            if now >= rec.settle_by {
+                let mut rec = rec;
+                rec.failure = Some("settle_by passed before the verdict was delivered".into());
+                rec.stage = Stage::Expired;
+                ctx.store.save(&rec).map_err(|e| e.to_string())?;
+                continue;
+            }
+            let Some(guard) = self.inflight.claim(d.job_id) else {
+                continue;
+            };
+            let this = self.clone();
+            let c = ctx.clone();
+            ctx.spawn(async move {
+                let id = rec.job_id;
+                let outcome = match rec.stage {
+                    Stage::Signed => this.push(&c, rec).await,
+                    _ => this.judge(&c, rec, escrow).await,
+                };
+                if let Err(p) = outcome {
+                    this.record_problem(&c, id, p);
+                }
+                drop(guard);
+            });
+        }
+        Ok(())
+    }
+
+    fn record_problem(&self, ctx: &Ctx, id: [u8; 32], problem: Problem) {
+        match problem {
+            Problem::Retry(why) => {
+                tracing::warn!(job = %hex::encode(id), reason = %why, "will retry");
+                self.back_off(id, ctx.poll.max(Duration::from_secs(1)));
+            }
+            Problem::Refuse(why) => {
+                tracing::warn!(job = %hex::encode(id), reason = %why, "cannot judge this job: signing nothing");
+                if let Ok(Some(mut rec)) = ctx.store.job(&id, Role::Verifier) {
+                    rec.stage = Stage::Failed;
+                    rec.failure = Some(why);
+                    if let Err(e) = ctx.store.save(&rec) {
+                        tracing::error!(error = %e, "cannot record the failure");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fetches, checks and signs; then pushes.
+    async fn judge(
+        &self,
+        ctx: &Ctx,
+        mut rec: JobRecord,
+        escrow: EscrowUtxo,
+    ) -> Result<(), Problem> {
+        let Some(result_hash) = rec.result_hash else {
+            return Err(Problem::Refuse("no result hash".into()));
+        };
+        let record = ctx
+            .client
+            .submit_record(&escrow)
+            .await
+            .map_err(|e| Problem::Retry(e.to_string()))?
+            .ok_or_else(|| Problem::Retry("the escrow has no submit record yet".into()))?;
+        rec.result_url = Some(record.result_url.clone());
+        let bytes = ctx
+            .download(&record.result_url)
+            .await
+            .map_err(Problem::Retry)?;
+        let (doc, job) = ctx.spec(&escrow).await?;
+        let dir = ctx
+            .models
+            .find(&doc.job)
+            .ok_or_else(|| {
+                Problem::Refuse(
+                    "no configured model directory holds the files this job names".into(),
+                )
+            })?
+            .to_path_buf();
+        tracing::info!(job = %rec.id_hex(), bytes = bytes.len(), model = %dir.display(), "verifying");
+        let engine = ctx.engine.clone();
+        let verdict = tokio::task::spawn_blocking(move || {
+            engine.verify(&job, &dir, &bytes, &Hash32(result_hash))
+        })
+        .await
+        .map_err(|e| Problem::Retry(format!("verification task failed: {e}")))?
+        .map_err(|e| Problem::Refuse(format!("cannot decide: {e}")))?;
+        let (chain_verdict, why) = match &verdict {
+            Verdict::Accept(why) => (ChainVerdict::Accept, format!("accept: {why:?}")),
+            Verdict::Reject(why) => (ChainVerdict::Reject, format!("reject: {why:?}")),
+        };
+        let attestation = SignedAttestation::sign(
+            &self.key,
+            chain_verdict,
+            ctx.script_hash,
+            rec.job_id,
+            result_hash,
+        );
+        ctx.store
+            .put_attestation(&attestation, "signed")
+            .map_err(|e| Problem::Retry(e.to_string()))?;
+        rec.verdict = Some(why.clone());
+        rec.stage = Stage::Signed;
+        ctx.store
+            .save(&rec)
+            .map_err(|e| Problem::Retry(e.to_string()))?;
+        tracing::info!(job = %rec.id_hex(), verdict = %why, "attestation signed");
+        self.push(ctx, rec).await
+    }
+
+    /// Delivers the signed attestation to the provider.
+    async fn push(&self, ctx: &Ctx, mut rec: JobRecord) -> Result<(), Problem> {
+        let url = rec
+            .result_url
+            .as_deref()
+            .and_then(|u| u.rsplit_once("/results/").map(|(base, _)| base.to_string()))
+            .ok_or_else(|| Problem::Refuse("the result URL does not name the provider".into()))?;
+        let me = self.key.public_key();
+        let attestation = ctx
+            .store
+            .attestations(&rec.job_id)
+            .map_err(|e| Problem::Retry(e.to_string()))?
+            .into_iter()
+            .find(|a| a.verifier_key == me && Some(a.result_hash) == rec.result_hash)
+            .ok_or_else(|| Problem::Refuse("the signed attestation is missing".into()))?;
+        let response = ctx
+            .http
+            .post(format!("{url}/attestations"))
+            .json(&attestation)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| Problem::Retry(format!("cannot push the attestation to {url}: {e}")))?;
+        let status = response.status();
+        if status.is_success() {
+            rec.stage = Stage::Pushed;
+            ctx.store
+                .save(&rec)
+                .map_err(|e| Problem::Retry(e.to_string()))?;
+            tracing::info!(job = %rec.id_hex(), provider = %url, "attestation delivered");
+            Ok(())
+        } else if status.is_client_error() {
+            // The provider does not want it (not its job, another result): it stays served here.
+            let body = response.text().await.unwrap_or_default();
+            rec.stage = Stage::Pushed;
+            rec.failure = Some(format!("the provider refused the push ({status}): {body}"));
+            ctx.store
+                .save(&rec)
+                .map_err(|e| Problem::Retry(e.to_string()))?;
+            tracing::warn!(job = %rec.id_hex(), %status, %body, "provider refused the attestation; it stays served here");
+            Ok(())
+        } else {
+            Err(Problem::Retry(format!("{url} answered {status}")))
+        }
+    }
+}

@@ -1,0 +1,642 @@
+//! The node agent daemon end to end: one provider and three verifiers (2-of-3), each a
+//! real `ntx_node_agent::run_agent` with its own SQLite state and HTTP server, on a
+//! devnet served over HTTP with a running clock (200 ms slots), computing on the
+//! deterministic tiny BERT. Balances are read from the chain; the agents' state from
+//! their `/jobs` endpoints.
+//!
+//! Set `RUST_LOG=ntx_node_agent=debug` to watch the agents.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ntx_node_agent::{
+    AgentConfig, BertFiles, EmbedResult, HttpState, Store, Tally, TinyBert, collect_attestations,
+    write_tiny_bert,
+};
+use ntx_offchain::Network;
+use ntx_offchain::builder::{EscrowUtxo, JobTerms};
+use ntx_offchain::client::{EscrowClient, JobSpecDoc, LockRequest, METADATA_LABEL, SpecSource};
+use ntx_offchain::protocol::{Address, JobState, Settlement};
+use ntx_offchain::wallet::{KeyRole, Signer, SigningKey, Wallet};
+use ntx_tests::LiveDevnet;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const PRICE: u64 = 7_000_000;
+const SLOT_MS: u64 = 200;
+/// Upper bound for anything the agents do here; reaching it fails the test.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn address(w: &Wallet) -> Address {
+    Address::from(w.address().as_pallas())
+}
+
+fn write_key(dir: &Path, name: &str, key: &SigningKey) -> PathBuf {
+    let path = dir.join(format!("{name}.skey"));
+    let text = key.to_text_envelope(KeyRole::Payment).expect("a plain key");
+    std::fs::write(&path, text.as_bytes()).expect("key written");
+    path
+}
+
+/// One agent: its config, and the task running it.
+struct Agent {
+    url: String,
+    cancel: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Agent {
+    fn start(config: AgentConfig) -> Agent {
+        let cancel = CancellationToken::new();
+        let url = format!("http://{}", config.listen);
+        let c = cancel.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = ntx_node_agent::run_agent(config, c).await {
+                panic!("the agent stopped with an error: {e}");
+            }
+        });
+        Agent {
+            url,
+            cancel,
+            task: Some(task),
+        }
+    }
+
+    /// Cancels the agent and waits until it has stopped (graceful shutdown).
+    async fn stop(&mut self) {
+        self.cancel.cancel();
+        if let Some(t) = self.task.take() {
+            t.await.expect("the agent task ends cleanly");
+        }
+    }
+
+    /// The agent's job rows (`GET /jobs`).
+    async fn jobs(&self) -> Vec<serde_json::Value> {
+        let Ok(r) = reqwest::get(format!("{}/jobs", self.url)).await else {
+            return Vec::new();
+        };
+        r.json().await.unwrap_or_default()
+    }
+
+    async fn job(&self, job_id: &[u8; 32]) -> Option<serde_json::Value> {
+        let id = hex::encode(job_id);
+        self.jobs().await.into_iter().find(|j| j["job_id"] == id)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Polls `f` every 200 ms until it gives `Some`, failing after [`PATIENCE`].
+async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(start.elapsed() < PATIENCE, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+struct World {
+    live: LiveDevnet,
+    client: EscrowClient,
+    dir: tempfile::TempDir,
+    deployment: PathBuf,
+    model_dir: PathBuf,
+    model: BertFiles,
+    requester: Wallet,
+    payout: Wallet,
+    agent_key: SigningKey,
+    verifier_keys: Vec<SigningKey>,
+    verifier_ports: Vec<u16>,
+    provider_port: u16,
+}
+
+impl World {
+    async fn new() -> World {
+        init_logs();
+        let live = LiveDevnet::start(SLOT_MS).await;
+        let deployer = live.wallet(1, 100, 0);
+        let info = EscrowClient::deploy(live.chain.clone(), Network::Devnet, &live.ntx, &deployer)
+            .await
+            .expect("deploys");
+        let client = EscrowClient::connect(live.chain.clone(), &info)
+            .await
+            .expect("connects");
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let deployment = dir.path().join("deployment.json");
+        info.save(&deployment).expect("deployment saved");
+        let model_dir = dir.path().join("tiny-bert");
+        std::fs::create_dir_all(&model_dir).expect("model dir");
+        let model = write_tiny_bert(&model_dir, &TinyBert::default()).expect("tiny BERT");
+        let mut verifier_keys: Vec<SigningKey> = (0..3u8)
+            .map(|i| SigningKey::from_normal_bytes(&[0x60 + i; 32]))
+            .collect();
+        verifier_keys.sort_by_key(|k| k.public_key());
+        World {
+            requester: live.wallet(2, 100, 10 * PRICE),
+            payout: live.wallet(3, 0, 0),
+            agent_key: SigningKey::from_normal_bytes(&[4; 32]),
+            verifier_ports: (0..3).map(|_| free_port()).collect(),
+            provider_port: free_port(),
+            verifier_keys,
+            client,
+            live,
+            dir,
+            deployment,
+            model_dir,
+            model,
+        }
+    }
+
+    fn agent_wallet(&self) -> Wallet {
+        Wallet::new(Network::Devnet, self.agent_key.clone(), None)
+    }
+
+    fn fund_agent(&self, ada: u64) {
+        self.live
+            .devnet
+            .fund_now(
+                &self.agent_wallet().address().to_bech32(),
+                ada * 1_000_000,
+                0,
+            )
+            .expect("the faucet pays");
+    }
+
+    fn common_toml(&self, name: &str, port: u16) -> String {
+        format!(
+            r#"deployment = "{}"
+state_dir = "{}"
+listen = "127.0.0.1:{port}"
+models = ["{}"]
+poll_interval_ms = 200
+
+[chain]
+network = "devnet"
+provider_url = "{}"
+"#,
+            self.deployment.display(),
+            self.dir.path().join(name).display(),
+            self.model_dir.display(),
+            self.live.url,
+        )
+    }
+
+    fn provider_config(&self) -> AgentConfig {
+        let key = write_key(self.dir.path(), "agent", &self.agent_key);
+        let toml = format!(
+            r#"{}
+[provider]
+agent_key_file = "{}"
+payout_address = "{}"
+price_floor = {PRICE}
+max_concurrent_jobs = 2
+public_url = "http://127.0.0.1:{}"
+submit_margin_secs = 5
+settle_warning_secs = 30
+"#,
+            self.common_toml("provider-state", self.provider_port),
+            key.display(),
+            self.payout.address().to_bech32(),
+            self.provider_port,
+        );
+        AgentConfig::from_toml(&toml).expect("a provider config")
+    }
+
+    fn verifier_config(&self, i: usize) -> AgentConfig {
+        let name = format!("verifier-{i}");
+        let key = write_key(self.dir.path(), &name, &self.verifier_keys[i]);
+        let toml = format!(
+            r#"{}
+[verifier]
+key_file = "{}"
+public_url = "http://127.0.0.1:{}"
+"#,
+            self.common_toml(&format!("{name}-state"), self.verifier_ports[i]),
+            key.display(),
+            self.verifier_ports[i],
+        );
+        AgentConfig::from_toml(&toml).expect("a verifier config")
+    }
+
+    fn verifier_urls(&self) -> Vec<String> {
+        self.verifier_ports
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}"))
+            .collect()
+    }
+
+    fn spec(&self) -> JobSpecDoc {
+        let verifiers: Vec<serde_json::Value> = self
+            .verifier_keys
+            .iter()
+            .zip(self.verifier_urls())
+            .map(|(k, url)| serde_json::json!({"key": hex::encode(k.public_key()), "url": url}))
+            .collect();
+        let doc = serde_json::json!({
+            "version": 1,
+            "job": {
+                "task": "embed",
+                "model": {
+                    "weights": self.model.weights.to_hex(),
+                    "config": self.model.config.to_hex(),
+                    "tokenizer": self.model.tokenizer.to_hex(),
+                },
+                "inputs": ["A man is eating food.", "The new movie is awesome.", "hello world"],
+            },
+            "verifiers": verifiers,
+        });
+        JobSpecDoc::parse(doc.to_string().as_bytes()).expect("a spec")
+    }
+
+    /// Locks one job for the provider and returns its id.
+    async fn lock(&self) -> [u8; 32] {
+        let spec = self.spec();
+        let now = self
+            .client
+            .slot_time(self.client.now_slot().await.expect("now"));
+        let request = LockRequest {
+            terms: JobTerms {
+                requester: address(&self.requester),
+                provider: address(&self.payout),
+                agent: self.agent_key.key_hash(),
+                spec_hash: spec.hash().expect("hash"),
+                price: PRICE,
+                verifiers: self.verifier_keys.iter().map(|k| k.public_key()).collect(),
+                threshold: 2,
+                submit_by: now + 90_000,
+                settle_by: now + 180_000,
+            },
+            spec: SpecSource::Inline(spec.canonical_bytes().expect("canonical")),
+        };
+        let prepared = self
+            .client
+            .lock(&self.requester, vec![request])
+            .await
+            .expect("the lock builds");
+        self.client.send(&prepared, 1).await.expect("locked");
+        prepared.job_ids[0]
+    }
+
+    fn ntx(&self, w: &Wallet) -> u64 {
+        self.live.balance(w).1
+    }
+
+    async fn escrow(&self, job_id: &[u8; 32]) -> Option<EscrowUtxo> {
+        self.client.escrow(job_id).await.ok()
+    }
+
+    /// Submit records on chain for `job_id`.
+    async fn submit_records(&self, job_id: &[u8; 32]) -> usize {
+        let id = format!("0x{}", hex::encode(job_id));
+        self.live
+            .chain
+            .metadata_by_label(METADATA_LABEL)
+            .await
+            .expect("metadata")
+            .iter()
+            .filter(|m| m.json["op"] == "submit" && m.json["job"] == id.as_str())
+            .count()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_is_computed_verified_and_paid_without_a_human() {
+    let w = World::new().await;
+    w.fund_agent(50);
+    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    let mut provider = Agent::start(w.provider_config());
+    let requester_before = w.ntx(&w.requester);
+
+    let job_id = w.lock().await;
+    assert_eq!(w.ntx(&w.requester), requester_before - PRICE);
+
+    wait_for("the provider's payout", || async {
+        (w.ntx(&w.payout) == PRICE).then_some(())
+    })
+    .await;
+    assert!(w.escrow(&job_id).await.is_none(), "the escrow is settled");
+    assert_eq!(w.ntx(&w.requester), requester_before - PRICE);
+    let (payout_lovelace, _) = w.live.balance(&w.payout);
+    assert!(
+        payout_lovelace > 0,
+        "the escrow's ADA deposit goes to the provider too"
+    );
+
+    let row = wait_for("the provider to record the payment", || async {
+        provider.job(&job_id).await.filter(|j| j["stage"] == "paid")
+    })
+    .await;
+    assert_eq!(row["compute_runs"], 1);
+    assert!(row["claim_tx"].is_string() && row["submit_tx"].is_string());
+    assert_eq!(w.submit_records(&job_id).await, 1);
+
+    // Every verifier judged the honest result Accept and serves a valid attestation.
+    let http = reqwest::Client::new();
+    let served = collect_attestations(&http, &w.verifier_urls(), &job_id).await;
+    let result_hash: [u8; 32] = hex::decode(row["result_hash"].as_str().expect("hash"))
+        .expect("hex")
+        .try_into()
+        .expect("32");
+    let keys: Vec<[u8; 32]> = w.verifier_keys.iter().map(|k| k.public_key()).collect();
+    let script = w.client.deployment().script.hash();
+    let tally = Tally::of(&served, &script, &job_id, &result_hash, &keys);
+    assert_eq!(tally.accepts.len(), 3, "{served:?}");
+    assert!(tally.rejects.is_empty());
+    // The provider serves the bytes it committed to.
+    let bytes = http
+        .get(format!(
+            "{}/results/{}",
+            provider.url,
+            hex::encode(result_hash)
+        ))
+        .send()
+        .await
+        .expect("served")
+        .bytes()
+        .await
+        .expect("bytes");
+    assert_eq!(ntx_offchain::protocol::blake2b_256(&bytes), result_hash);
+    let health: serde_json::Value = http
+        .get(format!("{}/health", provider.url))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["jobs"]["paid"], 1);
+
+    provider.stop().await;
+    for v in &mut verifiers {
+        v.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cheating_provider_is_rejected_and_the_requester_refunded() {
+    let w = World::new().await;
+    w.fund_agent(50);
+    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    let requester_before = w.ntx(&w.requester);
+    let job_id = w.lock().await;
+
+    // The cheat: embeddings from a model with one layer dropped, under a header that
+    // names the job's model, served by the agent's own HTTP API.
+    let wrong_dir = w.dir.path().join("wrong-model");
+    std::fs::create_dir_all(&wrong_dir).expect("dir");
+    write_tiny_bert(
+        &wrong_dir,
+        &TinyBert {
+            layers: 1,
+            ..TinyBert::default()
+        },
+    )
+    .expect("wrong model");
+    let mut spec = w.spec();
+    let wrong = BertFiles::of_dir(&wrong_dir).expect("hashes");
+    spec.job["model"] = serde_json::json!({
+        "weights": wrong.weights.to_hex(), "config": wrong.config.to_hex(),
+        "tokenizer": wrong.tokenizer.to_hex()});
+    let job = ntx_node_agent::JobSpec::from_json(&spec.job.to_string()).expect("job");
+    let engine = ntx_node_agent::Engine::new(ntx_node_agent::Device::Cpu);
+    let computed = engine.compute(&job, &wrong_dir).expect("computes");
+    let mut forged = EmbedResult::parse(&computed.bytes).expect("parses");
+    forged.header.model_hash = w.model.weights;
+    forged.header.config_hash = w.model.config;
+    forged.header.tokenizer_hash = w.model.tokenizer;
+    let bytes = forged.to_bytes();
+    let hash = ntx_offchain::protocol::blake2b_256(&bytes);
+
+    let store = Store::open(&w.dir.path().join("cheat-state")).expect("store");
+    store.write_result(&hash, &bytes).expect("stored");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let cheat_url = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = ntx_node_agent::agent_router(HttpState {
+        store,
+        script_hash: w.client.deployment().script.hash(),
+        roles: vec!["provider"],
+    });
+    tokio::spawn(async move { axum_serve(listener, router).await });
+
+    let escrow = w.escrow(&job_id).await.expect("locked");
+    let agent = w.agent_wallet();
+    let prepared = w
+        .client
+        .submit(
+            &agent,
+            &escrow,
+            hash,
+            &format!("{cheat_url}/results/{}", hex::encode(hash)),
+        )
+        .await
+        .expect("submit builds");
+    w.client.send(&prepared, 1).await.expect("submitted");
+
+    // The verifiers reject it; anyone can then refund the requester with their attestations.
+    let keys: Vec<[u8; 32]> = w.verifier_keys.iter().map(|k| k.public_key()).collect();
+    let script = w.client.deployment().script.hash();
+    let http = reqwest::Client::new();
+    let tally = wait_for("two Reject attestations", || async {
+        let served = collect_attestations(&http, &w.verifier_urls(), &job_id).await;
+        let t = Tally::of(&served, &script, &job_id, &hash, &keys);
+        (t.rejects.len() >= 2).then_some(t)
+    })
+    .await;
+    assert!(tally.accepts.is_empty(), "no verifier accepts the cheat");
+    let row = verifiers[0].job(&job_id).await.expect("verifier row");
+    assert!(
+        row["verdict"]
+            .as_str()
+            .unwrap_or("")
+            .contains("OutOfTolerance"),
+        "{row}"
+    );
+    let escrow = w.escrow(&job_id).await.expect("submitted");
+    assert!(matches!(escrow.datum.state, JobState::Submitted { .. }));
+    let attestations = tally.reject(2).expect("a quorum");
+    let (refund, rest) = w
+        .client
+        .settle(
+            &w.requester,
+            vec![(escrow, Settlement::RefundRejected { attestations })],
+        )
+        .await
+        .expect("refund builds");
+    assert!(rest.is_empty());
+    w.client.send(&refund, 1).await.expect("refunded");
+    assert_eq!(w.ntx(&w.requester), requester_before);
+    assert_eq!(w.ntx(&w.payout), 0);
+    for v in &mut verifiers {
+        v.stop().await;
+    }
+}
+
+async fn axum_serve(listener: tokio::net::TcpListener, router: axum::Router) {
+    let _ = axum::serve(listener, router).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_quorum_forms_with_one_verifier_offline() {
+    let w = World::new().await;
+    w.fund_agent(50);
+    // Verifier 1 never starts: its URL in the spec answers nothing.
+    let mut verifiers: Vec<Agent> = [0, 2]
+        .into_iter()
+        .map(|i| Agent::start(w.verifier_config(i)))
+        .collect();
+    let mut provider = Agent::start(w.provider_config());
+    let job_id = w.lock().await;
+    wait_for("the provider's payout", || async {
+        (w.ntx(&w.payout) == PRICE).then_some(())
+    })
+    .await;
+    let row = wait_for("the provider to record the payment", || async {
+        provider.job(&job_id).await.filter(|j| j["stage"] == "paid")
+    })
+    .await;
+    assert_eq!(row["verdict"], "2 accept, 0 reject of 2 needed");
+    provider.stop().await;
+    for v in &mut verifiers {
+        v.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_killed_before_submitting_resumes_without_submitting_twice() {
+    let w = World::new().await;
+    // The agent wallet is empty: the provider computes, then cannot pay for the Submit.
+    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    let config = w.provider_config();
+    let mut provider = Agent::start(config.clone());
+    let job_id = w.lock().await;
+    let row = wait_for("the result to be computed", || async {
+        provider
+            .job(&job_id)
+            .await
+            .filter(|j| j["stage"] == "computed")
+    })
+    .await;
+    let result_hash = row["result_hash"].clone();
+    provider.stop().await;
+    drop(provider);
+
+    // What the killed provider left behind: the result, no transaction.
+    {
+        let store = Store::open(&config.state_dir).expect("state");
+        let rec = store
+            .job(&job_id, ntx_node_agent::AgentRole::Provider)
+            .expect("reads")
+            .expect("the job is remembered");
+        assert_eq!(rec.stage, ntx_node_agent::Stage::Computed);
+        assert_eq!(rec.compute_runs, 1);
+        assert!(rec.submit_tx.is_none());
+    }
+    assert_eq!(w.submit_records(&job_id).await, 0);
+    let escrow = w.escrow(&job_id).await.expect("still locked");
+    assert_eq!(escrow.datum.state, JobState::Locked);
+
+    w.fund_agent(50);
+    let mut provider = Agent::start(config);
+    wait_for("the provider's payout", || async {
+        (w.ntx(&w.payout) == PRICE).then_some(())
+    })
+    .await;
+    let row = wait_for("the provider to record the payment", || async {
+        provider.job(&job_id).await.filter(|j| j["stage"] == "paid")
+    })
+    .await;
+    assert_eq!(
+        row["compute_runs"], 1,
+        "the stored result was reused, not recomputed"
+    );
+    assert_eq!(row["result_hash"], result_hash);
+    assert_eq!(
+        w.submit_records(&job_id).await,
+        1,
+        "exactly one Submit on chain"
+    );
+    provider.stop().await;
+    for v in &mut verifiers {
+        v.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_submit_removed_by_a_rollback_is_sent_again() {
+    let w = World::new().await;
+    w.fund_agent(50);
+    // No verifier runs, so the job stays submitted.
+    let mut provider = Agent::start(w.provider_config());
+    let job_id = w.lock().await;
+    let row = wait_for("the Submit on chain", || async {
+        provider
+            .job(&job_id)
+            .await
+            .filter(|j| j["stage"] == "submitted")
+    })
+    .await;
+    let submit_tx: [u8; 32] = hex::decode(row["submit_tx"].as_str().expect("tx"))
+        .expect("hex")
+        .try_into()
+        .expect("32");
+    let confirmation = w
+        .live
+        .chain
+        .await_tx(
+            &submit_tx,
+            &ntx_offchain::chain::AwaitOptions::new(1, Duration::from_secs(30)),
+        )
+        .await
+        .expect("confirmed");
+    let depth = w.live.devnet.tip().height - confirmation.block_height + 1;
+    w.live
+        .devnet
+        .rollback(depth, ntx_devnet::RollbackMode::Drop)
+        .expect("rolls back");
+    assert_eq!(
+        w.escrow(&job_id).await.expect("escrow").datum.state,
+        JobState::Locked,
+        "the rollback removed the Submit"
+    );
+    let escrow = wait_for("the Submit back on chain", || async {
+        w.escrow(&job_id)
+            .await
+            .filter(|e| matches!(e.datum.state, JobState::Submitted { .. }))
+    })
+    .await;
+    assert_eq!(
+        escrow.utxo.reference.transaction_id, submit_tx,
+        "the recorded transaction itself was sent again"
+    );
+    assert_eq!(w.submit_records(&job_id).await, 1);
+    provider.stop().await;
+}
