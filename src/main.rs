@@ -1,9 +1,20 @@
 //! `ntx`: the ntx-escrow command-line tool (see `ntx --help`).
+//!
+//! Exit codes: 0 success; 1 the chain, the provider or the machine failed;
+//! 2 bad input (one line says what to change; nothing was submitted).
 
 mod cmd;
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
-fn main() -> miette::Result<()> {
-    cmd::Cli::parse().run()
+fn main() -> ExitCode {
+    match cmd::Cli::parse().run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }

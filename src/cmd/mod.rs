@@ -1,9 +1,17 @@
-//! Subcommands, one file each with its `Args` and `run`.
+//! Subcommands, one file each with its `Args` and `run`. Chain-facing
+//! commands share their flags and errors through `common`.
 
 mod bench;
+mod common;
+mod deploy;
 mod devnet;
+mod job;
+mod settle;
+mod wallet;
 
 use clap::{Parser, Subcommand};
+
+pub use common::CliError;
 
 /// Pay for AI compute with NTX through a Cardano escrow.
 #[derive(Debug, Parser)]
@@ -11,22 +19,41 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    chain: common::ChainArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Measure the contract's size, execution units and fees.
     Bench(bench::Args),
-    /// Run the embedded development chain.
+    /// Run the embedded development chain, fund addresses, move its clock.
     Devnet(devnet::Args),
+    /// Make keys, show their address and balance.
+    Wallet(wallet::Args),
+    /// Deploy the escrow on a network (once).
+    Deploy(deploy::Args),
+    /// Lock, inspect, cancel and refund jobs.
+    Job(job::Args),
+    /// Settle every escrow that is due (claims and refunds), as a keeper.
+    Settle(settle::Args),
+}
+
+/// A miette report as a failure (for commands that report with miette).
+fn failed(e: miette::Report) -> CliError {
+    CliError::Failed(format!("{e:?}"))
 }
 
 impl Cli {
     /// Runs the chosen subcommand.
-    pub fn run(self) -> miette::Result<()> {
+    pub fn run(self) -> Result<(), CliError> {
         match self.command {
-            Command::Bench(args) => bench::run(args),
-            Command::Devnet(args) => devnet::run(args),
+            Command::Bench(args) => bench::run(args).map_err(failed),
+            Command::Devnet(args) => devnet::run(args, &self.chain),
+            Command::Wallet(args) => wallet::run(args, &self.chain),
+            Command::Deploy(args) => deploy::run(args, &self.chain),
+            Command::Job(args) => job::run(args, &self.chain),
+            Command::Settle(args) => settle::run(args, &self.chain),
         }
     }
 }

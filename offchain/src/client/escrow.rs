@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::record::{LockRecord, METADATA_LABEL, SpecSource, SubmitRecord};
-use super::{ClientError, DeploymentInfo};
+use super::{ClientError, DeploymentInfo, JobSpecDoc};
 use crate::Blueprint;
 use crate::builder::{self, Deployment, EscrowUtxo, Finished, JobTerms};
 use crate::chain::{AwaitOptions, ChainProvider, Confirmation, TxId};
@@ -683,6 +683,36 @@ impl EscrowClient {
                     hex::encode(escrow.datum.job_id)
                 ))
             })
+    }
+
+    /// `escrow`'s job spec: from its lock record, or fetched from the URL the
+    /// record names; refused unless its hash is the datum's `spec_hash`.
+    pub async fn spec_doc(&self, escrow: &EscrowUtxo) -> Result<JobSpecDoc, ClientError> {
+        let bytes = match self.job_spec(escrow).await? {
+            SpecSource::Inline(bytes) => bytes,
+            SpecSource::Url(url) => {
+                let fetch = async {
+                    let response = reqwest::Client::new()
+                        .get(&url)
+                        .timeout(Duration::from_secs(20))
+                        .send()
+                        .await?
+                        .error_for_status()?;
+                    response.bytes().await
+                };
+                fetch
+                    .await
+                    .map_err(|e| ClientError::Record(format!("cannot fetch the spec at {url}: {e}")))?
+                    .to_vec()
+            }
+        };
+        let id = hex::encode(escrow.datum.job_id);
+        if crate::protocol::blake2b_256(&bytes) != escrow.datum.spec_hash {
+            return Err(ClientError::Record(format!(
+                "the spec of job {id} does not hash to its datum's spec_hash: refuse the job"
+            )));
+        }
+        JobSpecDoc::parse(&bytes).map_err(|e| ClientError::Record(format!("job {id}: {e}")))
     }
 
     /// The submit record of a submitted escrow (`None` while it is locked).

@@ -1,0 +1,89 @@
+//! `ntx deploy`: publish the escrow as a reference script and register its
+//! stake credential, once per network; writes the deployment file.
+
+use ntx_offchain::Network;
+use ntx_offchain::client::{DeploymentInfo, EscrowClient};
+use ntx_offchain::protocol::Asset;
+
+use super::common::{ChainArgs, CliError, WalletArgs, block_on, usage};
+use super::devnet::admin_get;
+
+/// Arguments of `ntx deploy`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    wallet: WalletArgs,
+    /// The settlement asset, `<policy id hex>.<asset name hex>` (default: NTX
+    /// on mainnet, the devnet's NTX on the devnet).
+    #[arg(long)]
+    settlement: Option<String>,
+    /// Replace an existing deployment file.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Runs `ntx deploy`.
+pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
+    block_on(deploy(args, chain))
+}
+
+fn parse_asset(s: &str) -> Result<Asset, CliError> {
+    let bad = || {
+        usage(format!(
+            "{s:?} is not an asset: write <policy id hex>.<asset name hex>, e.g. {}",
+            Asset::mainnet_ntx().unit().split_at(56).0.to_string() + ".4e5458"
+        ))
+    };
+    let (policy, name) = s.split_once('.').ok_or_else(bad)?;
+    let policy = hex::decode(policy)
+        .ok()
+        .and_then(|p| <[u8; 28]>::try_from(p).ok())
+        .ok_or_else(bad)?;
+    let name = hex::decode(name).ok().filter(|n| n.len() <= 32).ok_or_else(bad)?;
+    Ok(Asset { policy, name })
+}
+
+async fn deploy(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
+    let path = chain.deployment_path();
+    if path.exists() && !args.force {
+        return Err(usage(format!(
+            "{} exists: this network already has a deployment (pass --force to deploy again, or --deployment <new file>)",
+            path.display()
+        )));
+    }
+    let settlement = match (&args.settlement, chain.network) {
+        (Some(s), _) => parse_asset(s)?,
+        (None, Network::Mainnet) => Asset::mainnet_ntx(),
+        (None, Network::Devnet) => {
+            let status = admin_get(chain, "status").await?;
+            let unit = status["ntx_unit"]
+                .as_str()
+                .ok_or_else(|| CliError::Failed("the devnet's status has no ntx_unit".into()))?;
+            let (policy, name) = unit.split_at(unit.len().min(56));
+            parse_asset(&format!("{policy}.{name}"))?
+        }
+        (None, n) => {
+            return Err(usage(format!(
+                "{n} has no default settlement asset: pass --settlement <policy id hex>.<asset name hex>"
+            )));
+        }
+    };
+    let wallet = args.wallet.load(chain.network)?;
+    eprintln!(
+        "deploying the escrow for {} on {} …",
+        settlement.unit(),
+        chain.network
+    );
+    let info: DeploymentInfo =
+        EscrowClient::deploy(chain.chain()?, chain.network, &settlement, &wallet).await?;
+    info.save(&path)?;
+    chain.print(serde_json::to_value(&info).unwrap_or_default(), || {
+        format!(
+            "deployed: script {}\n  reference script at {}\n  written to {}",
+            info.script_hash,
+            info.script_ref,
+            path.display()
+        )
+    });
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! `ntx settle`: the keeper. Settles every escrow that is due (claims with a
+//! quorum of accepting verifiers, refunds after a rejecting quorum or a missed
+//! deadline) in as few transactions as the limits allow. Anyone may run it;
+//! payouts always go to the parties the escrows name, never to the keeper.
+
+use ntx_node_agent::{Tally, collect_attestations};
+use ntx_offchain::builder::EscrowUtxo;
+use ntx_offchain::client::EscrowClient;
+use ntx_offchain::protocol::{JobState, Settlement};
+
+use super::common::{ChainArgs, CliError, TxArgs, WalletArgs, block_on, describe_tx};
+
+/// Arguments of `ntx settle`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    wallet: WalletArgs,
+    #[command(flatten)]
+    tx: TxArgs,
+}
+
+/// Runs `ntx settle`.
+pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
+    block_on(settle(args, chain))
+}
+
+/// What a keeper can do with `escrow` now, and why not otherwise.
+async fn due(
+    client: &EscrowClient,
+    http: &reqwest::Client,
+    escrow: &EscrowUtxo,
+    now_ms: u64,
+) -> Result<Settlement, String> {
+    let job = &escrow.datum;
+    match job.state {
+        JobState::Locked if now_ms > job.submit_by => Ok(Settlement::RefundNoShow),
+        JobState::Locked => Err("waiting for the provider's result".into()),
+        JobState::Submitted { .. } if now_ms > job.settle_by => Ok(Settlement::RefundTimeout),
+        JobState::Submitted { result_hash } => {
+            let spec = client.spec_doc(escrow).await.map_err(|e| e.to_string())?;
+            let urls: Vec<String> = job
+                .verifiers
+                .iter()
+                .filter_map(|k| spec.verifier_url(k).map(str::to_string))
+                .collect();
+            let found = collect_attestations(http, &urls, &job.job_id).await;
+            let tally = Tally::of(
+                &found,
+                &client.deployment().script.hash(),
+                &job.job_id,
+                &result_hash,
+                &job.verifiers,
+            );
+            let threshold = job.threshold as usize;
+            if let Some(attestations) = tally.claim(threshold) {
+                Ok(Settlement::Claim { attestations })
+            } else if let Some(attestations) = tally.reject(threshold) {
+                Ok(Settlement::RefundRejected { attestations })
+            } else {
+                Err(format!(
+                    "no quorum yet ({} accept, {} reject of {threshold} needed)",
+                    tally.accepts.len(),
+                    tally.rejects.len()
+                ))
+            }
+        }
+    }
+}
+
+fn kind(s: &Settlement) -> &'static str {
+    match s {
+        Settlement::Claim { .. } => "claim",
+        Settlement::RefundNoShow => "refund (no show)",
+        Settlement::RefundTimeout => "refund (timeout)",
+        Settlement::RefundRejected { .. } => "refund (rejected)",
+        Settlement::Cancel => "cancel",
+    }
+}
+
+async fn settle(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
+    let wallet = args.wallet.load(chain.network)?;
+    let mut client = chain.client().await?;
+    if args.tx.holds_back() {
+        client = client.without_collateral_creation();
+    }
+    let http = reqwest::Client::new();
+    let now_ms = client.slot_time(client.now_slot().await?);
+    let scan = client.scan().await?;
+    let mut items = Vec::new();
+    let mut waiting = Vec::new();
+    for escrow in scan.escrows {
+        let id = hex::encode(escrow.datum.job_id);
+        match due(&client, &http, &escrow, now_ms).await {
+            Ok(s) => {
+                eprintln!("  {id}: {}", kind(&s));
+                items.push((escrow, s));
+            }
+            Err(why) => waiting.push(serde_json::json!({"job_id": id, "why": why})),
+        }
+    }
+    eprintln!(
+        "{} escrow(s) due, {} not yet, {} non-escrow UTxO(s) skipped",
+        items.len(),
+        waiting.len(),
+        scan.skipped.len()
+    );
+    let mut transactions = Vec::new();
+    while !items.is_empty() {
+        let (prepared, rest) = client.settle(&wallet, items).await?;
+        let json = args.tx.finish(&client, &prepared, "settlement").await?;
+        if !chain.json {
+            println!("{}", describe_tx(&format!("settled {} job(s)", prepared.job_ids.len()), &json));
+        }
+        transactions.push(json);
+        if args.tx.holds_back() {
+            // Later batches spend this one's change: build them after it lands.
+            break;
+        }
+        items = rest;
+    }
+    if chain.json {
+        println!(
+            "{:#}",
+            serde_json::json!({"transactions": transactions, "waiting": waiting})
+        );
+    } else if transactions.is_empty() {
+        println!("nothing to settle");
+    }
+    Ok(())
+}
