@@ -151,8 +151,7 @@ impl WalletArgs {
 pub fn load_wallet(path: &Path, network: Network) -> Result<Wallet, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| usage(format!("cannot read the wallet {}: {e}", path.display())))?;
-    Wallet::from_secret_text(network, &text)
-        .map_err(|e| usage(format!("{}: {e}", path.display())))
+    Wallet::from_secret_text(network, &text).map_err(|e| usage(format!("{}: {e}", path.display())))
 }
 
 /// `--dry-run` and `--out-file`: stop before submitting.
@@ -317,7 +316,9 @@ pub fn parse_job_id(s: &str) -> Result<[u8; 32], CliError> {
 }
 
 /// Runs `f` on a fresh multi-threaded runtime.
-pub fn block_on<T>(f: impl std::future::Future<Output = Result<T, CliError>>) -> Result<T, CliError> {
+pub fn block_on<T>(
+    f: impl std::future::Future<Output = Result<T, CliError>>,
+) -> Result<T, CliError> {
     tokio::runtime::Runtime::new()
         .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))?
         .block_on(f)

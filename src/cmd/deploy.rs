@@ -39,7 +39,10 @@ fn parse_asset(s: &str) -> Result<Asset, CliError> {
         .ok()
         .and_then(|p| <[u8; 28]>::try_from(p).ok())
         .ok_or_else(bad)?;
-    let name = hex::decode(name).ok().filter(|n| n.len() <= 32).ok_or_else(bad)?;
+    let name = hex::decode(name)
+        .ok()
+        .filter(|n| n.len() <= 32)
+        .ok_or_else(bad)?;
     Ok(Asset { policy, name })
 }
 

@@ -65,12 +65,21 @@ pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
         } => up(port, data_dir, slot_length_ms, genesis)
             .map_err(|e| CliError::Failed(format!("{e:?}"))),
         Command::Fund { address, ada, ntx } => {
-            let units = if ntx == "0" { 0 } else { parse_ntx(&ntx).map_err(usage)? };
+            let units = if ntx == "0" {
+                0
+            } else {
+                parse_ntx(&ntx).map_err(usage)?
+            };
             PaymentAddress::parse(&address, chain.network).map_err(|e| usage(e.to_string()))?;
-            let body = serde_json::json!({"address": address, "lovelace": ada * 1_000_000, "ntx": units});
+            let body =
+                serde_json::json!({"address": address, "lovelace": ada * 1_000_000, "ntx": units});
             let answer = block_on(admin_post(chain, "fund", body))?;
             chain.print(answer.clone(), || {
-                format!("funded {address}: {ada} ADA, {} NTX (tx {})", super::common::ntx(units), answer["tx_hash"].as_str().unwrap_or("?"))
+                format!(
+                    "funded {address}: {ada} ADA, {} NTX (tx {})",
+                    super::common::ntx(units),
+                    answer["tx_hash"].as_str().unwrap_or("?")
+                )
             });
             Ok(())
         }
@@ -93,22 +102,40 @@ pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
 
 fn admin_url(chain: &ChainArgs, path: &str) -> Result<String, CliError> {
     if chain.network != Network::Devnet {
-        return Err(usage(format!("{} has no admin API: this needs --network devnet", chain.network)));
+        return Err(usage(format!(
+            "{} has no admin API: this needs --network devnet",
+            chain.network
+        )));
     }
-    let base = chain.provider_url.as_deref().unwrap_or(Blockfrost::DEVNET_URL);
+    let base = chain
+        .provider_url
+        .as_deref()
+        .unwrap_or(Blockfrost::DEVNET_URL);
     let root = base.trim_end_matches('/').trim_end_matches("/api/v0");
     Ok(format!("{root}/devnet/{path}"))
 }
 
-async fn admin_answer(r: Result<reqwest::Response, reqwest::Error>, url: &str) -> Result<serde_json::Value, CliError> {
-    let r = r.map_err(|e| CliError::Failed(format!("the devnet at {url} is unreachable: {e} (start it with `ntx devnet up`)")))?;
+async fn admin_answer(
+    r: Result<reqwest::Response, reqwest::Error>,
+    url: &str,
+) -> Result<serde_json::Value, CliError> {
+    let r = r.map_err(|e| {
+        CliError::Failed(format!(
+            "the devnet at {url} is unreachable: {e} (start it with `ntx devnet up`)"
+        ))
+    })?;
     let status = r.status();
     let body: serde_json::Value = r.json().await.unwrap_or_default();
     if status.is_client_error() {
-        return Err(usage(format!("the devnet refused it: {}", body["message"].as_str().unwrap_or("?"))));
+        return Err(usage(format!(
+            "the devnet refused it: {}",
+            body["message"].as_str().unwrap_or("?")
+        )));
     }
     if !status.is_success() {
-        return Err(CliError::Failed(format!("the devnet answered HTTP {status}: {body}")));
+        return Err(CliError::Failed(format!(
+            "the devnet answered HTTP {status}: {body}"
+        )));
     }
     Ok(body)
 }
@@ -120,12 +147,25 @@ pub async fn admin_get(chain: &ChainArgs, path: &str) -> Result<serde_json::Valu
 }
 
 /// POST on the devnet's admin API.
-pub async fn admin_post(chain: &ChainArgs, path: &str, body: serde_json::Value) -> Result<serde_json::Value, CliError> {
+pub async fn admin_post(
+    chain: &ChainArgs,
+    path: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, CliError> {
     let url = admin_url(chain, path)?;
-    admin_answer(reqwest::Client::new().post(&url).json(&body).send().await, &url).await
+    admin_answer(
+        reqwest::Client::new().post(&url).json(&body).send().await,
+        &url,
+    )
+    .await
 }
 
-fn up(port: u16, data_dir: PathBuf, slot_length_ms: u64, genesis: Option<PathBuf>) -> miette::Result<()> {
+fn up(
+    port: u16,
+    data_dir: PathBuf,
+    slot_length_ms: u64,
+    genesis: Option<PathBuf>,
+) -> miette::Result<()> {
     let runtime = tokio::runtime::Runtime::new().into_diagnostic()?;
     runtime.block_on(async {
         let cancel = CancellationToken::new();

@@ -129,16 +129,15 @@ async fn lock(chain: &ChainArgs, args: LockArgs) -> Result<(), CliError> {
     let settle_within = parse_duration_ms(&args.settle_within).map_err(usage)?;
     let text = std::fs::read(&args.spec)
         .map_err(|e| usage(format!("cannot read the spec {}: {e}", args.spec.display())))?;
-    let spec = JobSpecDoc::parse(&text).map_err(|e| usage(format!("{}: {e}", args.spec.display())))?;
+    let spec =
+        JobSpecDoc::parse(&text).map_err(|e| usage(format!("{}: {e}", args.spec.display())))?;
     let verifiers = spec.verifier_keys();
     if verifiers.is_empty() {
         return Err(usage(
             "the spec lists no verifiers: add {\"key\", \"url\"} entries to its `verifiers`",
         ));
     }
-    let threshold = args
-        .threshold
-        .unwrap_or(verifiers.len() as u32 / 2 + 1);
+    let threshold = args.threshold.unwrap_or(verifiers.len() as u32 / 2 + 1);
     if threshold == 0 || threshold as usize > verifiers.len() {
         return Err(usage(format!(
             "--threshold must be between 1 and the {} verifiers the spec lists",
@@ -148,16 +147,20 @@ async fn lock(chain: &ChainArgs, args: LockArgs) -> Result<(), CliError> {
     let provider = PaymentAddress::parse(&args.provider, chain.network)
         .map_err(|e| usage(format!("--provider: {e}")))?;
     if provider.payment_key_hash().is_none() {
-        return Err(usage("--provider must be a key address (not a script): the escrow pays key credentials only"));
+        return Err(usage(
+            "--provider must be a key address (not a script): the escrow pays key credentials only",
+        ));
     }
     let agent: [u8; 28] = hex::decode(&args.agent)
         .ok()
         .and_then(|a| a.try_into().ok())
-        .ok_or_else(|| usage("--agent is not a key hash: give the provider's agent key hash, 56 hex characters"))?;
+        .ok_or_else(|| {
+            usage(
+                "--agent is not a key hash: give the provider's agent key hash, 56 hex characters",
+            )
+        })?;
     let wallet = args.wallet.load(chain.network)?;
-    let canonical = spec
-        .canonical_bytes()
-        .map_err(|e| usage(e.to_string()))?;
+    let canonical = spec.canonical_bytes().map_err(|e| usage(e.to_string()))?;
 
     let client = client_for(chain, &args.tx, chain.client().await?);
     let now = client.slot_time(client.now_slot().await?);
@@ -177,7 +180,13 @@ async fn lock(chain: &ChainArgs, args: LockArgs) -> Result<(), CliError> {
         None => SpecSource::Inline(canonical.clone()),
     };
     let prepared = client
-        .lock(&wallet, vec![LockRequest { terms: terms.clone(), spec: source }])
+        .lock(
+            &wallet,
+            vec![LockRequest {
+                terms: terms.clone(),
+                spec: source,
+            }],
+        )
         .await?;
     let mut json = args.tx.finish(&client, &prepared, "lock").await?;
     json["job_id"] = hex::encode(prepared.job_ids[0]).into();
@@ -325,7 +334,9 @@ async fn cancel(
     let prepared = client
         .cancel(
             &wallet,
-            agent.as_ref().map(|a| a as &dyn ntx_offchain::wallet::Signer),
+            agent
+                .as_ref()
+                .map(|a| a as &dyn ntx_offchain::wallet::Signer),
             &escrow,
         )
         .await?;
@@ -334,7 +345,12 @@ async fn cancel(
     Ok(())
 }
 
-async fn refund(chain: &ChainArgs, job_id: &str, wallet: WalletArgs, tx: TxArgs) -> Result<(), CliError> {
+async fn refund(
+    chain: &ChainArgs,
+    job_id: &str,
+    wallet: WalletArgs,
+    tx: TxArgs,
+) -> Result<(), CliError> {
     let id = parse_job_id(job_id)?;
     let wallet = wallet.load(chain.network)?;
     let client = client_for(chain, &tx, chain.client().await?);

@@ -109,7 +109,10 @@ async fn settle(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
         let (prepared, rest) = client.settle(&wallet, items).await?;
         let json = args.tx.finish(&client, &prepared, "settlement").await?;
         if !chain.json {
-            println!("{}", describe_tx(&format!("settled {} job(s)", prepared.job_ids.len()), &json));
+            println!(
+                "{}",
+                describe_tx(&format!("settled {} job(s)", prepared.job_ids.len()), &json)
+            );
         }
         transactions.push(json);
         if args.tx.holds_back() {

@@ -83,8 +83,9 @@ pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
         }
         Command::Balance { wallet, address } => {
             let address = match address {
-                Some(a) => PaymentAddress::parse(&a, chain.network)
-                    .map_err(|e| usage(format!("{e}")))?,
+                Some(a) => {
+                    PaymentAddress::parse(&a, chain.network).map_err(|e| usage(format!("{e}")))?
+                }
                 None => wallet.load(chain.network)?.address(),
             };
             block_on(balance(chain, address))

@@ -702,7 +702,9 @@ impl EscrowClient {
                 };
                 fetch
                     .await
-                    .map_err(|e| ClientError::Record(format!("cannot fetch the spec at {url}: {e}")))?
+                    .map_err(|e| {
+                        ClientError::Record(format!("cannot fetch the spec at {url}: {e}"))
+                    })?
                     .to_vec()
             }
         };
