@@ -16,6 +16,7 @@
 //! | `verify` | the verifier rule: [`Verdict`], [`Rejection`], [`TOLERANCE`] |
 //! | `task` | the [`Task`] abstraction, [`JobSpec`] and the [`Engine`] the daemon calls |
 //! | `tiny` | [`write_tiny_bert`]: a deterministic tiny BERT for tests |
+//! | `daemon` | the node agent (`ntx agent run`): [`run_agent`], [`AgentConfig`], [`Store`], the HTTP API ([`agent_router`]), attestations ([`SignedAttestation`], [`Tally`]) |
 //!
 //! Everything here is synchronous and CPU-bound: the daemon calls [`Engine::compute`]
 //! and [`Engine::verify`] on a blocking pool. The byte layout is documented in

@@ -1,6 +1,7 @@
 //! Subcommands, one file each with its `Args` and `run`. Chain-facing
 //! commands share their flags and errors through `common`.
 
+mod agent;
 mod bench;
 mod common;
 mod deploy;
@@ -37,6 +38,8 @@ enum Command {
     Job(job::Args),
     /// Settle every escrow that is due (claims and refunds), as a keeper.
     Settle(settle::Args),
+    /// Run a provider or verifier node agent.
+    Agent(agent::Args),
 }
 
 /// A miette report as a failure (for commands that report with miette).
@@ -54,6 +57,7 @@ impl Cli {
             Command::Deploy(args) => deploy::run(args, &self.chain),
             Command::Job(args) => job::run(args, &self.chain),
             Command::Settle(args) => settle::run(args, &self.chain),
+            Command::Agent(args) => agent::run(args).map_err(failed),
         }
     }
 }

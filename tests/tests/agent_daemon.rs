@@ -276,6 +276,11 @@ public_url = "http://127.0.0.1:{}"
 
     /// Locks one job for the provider and returns its id.
     async fn lock(&self) -> [u8; 32] {
+        self.lock_with(PRICE, &self.payout, 90_000).await
+    }
+
+    /// Locks one job at `price`, paying `payout`, due `submit_in_ms` from now.
+    async fn lock_with(&self, price: u64, payout: &Wallet, submit_in_ms: u64) -> [u8; 32] {
         let spec = self.spec();
         let now = self
             .client
@@ -283,14 +288,14 @@ public_url = "http://127.0.0.1:{}"
         let request = LockRequest {
             terms: JobTerms {
                 requester: address(&self.requester),
-                provider: address(&self.payout),
+                provider: address(payout),
                 agent: self.agent_key.key_hash(),
                 spec_hash: spec.hash().expect("hash"),
-                price: PRICE,
+                price,
                 verifiers: self.verifier_keys.iter().map(|k| k.public_key()).collect(),
                 threshold: 2,
-                submit_by: now + 90_000,
-                settle_by: now + 180_000,
+                submit_by: now + submit_in_ms,
+                settle_by: now + submit_in_ms + 90_000,
             },
             spec: SpecSource::Inline(spec.canonical_bytes().expect("canonical")),
         };
@@ -335,6 +340,11 @@ async fn a_job_is_computed_verified_and_paid_without_a_human() {
 
     let job_id = w.lock().await;
     assert_eq!(w.ntx(&w.requester), requester_before - PRICE);
+    let owed = w
+        .escrow(&job_id)
+        .await
+        .expect("locked")
+        .payout(w.client.deployment());
 
     wait_for("the provider's payout", || async {
         (w.ntx(&w.payout) == PRICE).then_some(())
@@ -342,10 +352,10 @@ async fn a_job_is_computed_verified_and_paid_without_a_human() {
     .await;
     assert!(w.escrow(&job_id).await.is_none(), "the escrow is settled");
     assert_eq!(w.ntx(&w.requester), requester_before - PRICE);
-    let (payout_lovelace, _) = w.live.balance(&w.payout);
-    assert!(
-        payout_lovelace > 0,
-        "the escrow's ADA deposit goes to the provider too"
+    assert_eq!(
+        w.live.balance(&w.payout),
+        (owed.lovelace, PRICE),
+        "the provider gets the price and the escrow's ADA deposit"
     );
 
     let row = wait_for("the provider to record the payment", || async {
@@ -638,5 +648,41 @@ async fn a_submit_removed_by_a_rollback_is_sent_again() {
         "the recorded transaction itself was sent again"
     );
     assert_eq!(w.submit_records(&job_id).await, 1);
+    provider.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_the_provider_must_not_take_are_refused_and_nothing_is_submitted() {
+    let w = World::new().await;
+    w.fund_agent(50);
+    let mut provider = Agent::start(w.provider_config());
+    let stranger = w.live.wallet(9, 0, 0);
+    let cheap = w.lock_with(PRICE - 1, &w.payout, 90_000).await;
+    let elsewhere = w.lock_with(PRICE, &stranger, 90_000).await;
+    // submit_margin_secs is 5: a job due in 3 s cannot be started.
+    let hurried = w.lock_with(PRICE, &w.payout, 3_000).await;
+    for (job, reason) in [(cheap, "floor"), (elsewhere, "pays"), (hurried, "margin")] {
+        let row = wait_for("the refusal", || async {
+            provider.job(&job).await.filter(|j| j["stage"] == "refused")
+        })
+        .await;
+        let failure = row["failure"].as_str().unwrap_or_default().to_string();
+        assert!(failure.contains(reason), "{failure}");
+        assert_eq!(row["compute_runs"], 0);
+    }
+    // An acceptable job still goes through after the refusals.
+    let good = w.lock().await;
+    wait_for("the good job's Submit", || async {
+        provider
+            .job(&good)
+            .await
+            .filter(|j| j["stage"] == "submitted")
+    })
+    .await;
+    for job in [cheap, elsewhere, hurried] {
+        assert_eq!(w.submit_records(&job).await, 0);
+        let e = w.escrow(&job).await.expect("still there");
+        assert_eq!(e.datum.state, JobState::Locked);
+    }
     provider.stop().await;
 }

@@ -3,8 +3,8 @@
 //! Layers, later ones winning: built-in defaults, the file (`--config PATH`, else
 //! `$NTX_AGENT_CONFIG`, else `./agent.toml` when it exists), then the environment
 //! variables listed in [`ENV_OVERRIDES`]. Relative paths in a file are resolved against
-//! the file's directory; relative paths from the environment against the working
-//! directory.
+//! the file's directory (`~/` against `$HOME`); relative paths from the environment
+//! against the working directory.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -270,11 +270,13 @@ fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
 
 /// Makes the file's relative paths relative to the file's directory.
 fn resolve_paths(mut table: toml::Table, base: &Path) -> toml::Table {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
     let fix = |v: &mut toml::Value| {
         if let toml::Value::String(s) = v {
-            let p = Path::new(s.as_str());
-            if p.is_relative() {
-                *s = base.join(p).display().to_string();
+            if let (Some(rest), Some(home)) = (s.strip_prefix("~/"), &home) {
+                *s = home.join(rest).display().to_string();
+            } else if Path::new(s.as_str()).is_relative() {
+                *s = base.join(s.as_str()).display().to_string();
             }
         }
     };
@@ -384,6 +386,19 @@ public_url = "http://127.0.0.1:7100"
         assert_eq!(c.models, vec![PathBuf::from("/m/a"), PathBuf::from("/m/b")]);
         let v = c.verifier.unwrap();
         assert_eq!(v.key_file, PathBuf::from("/k/v.skey"));
+    }
+
+    #[test]
+    fn the_committed_examples_load() {
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        let p = AgentConfig::load_with(Some(&examples.join("agent-provider.toml")), &[]).unwrap();
+        let provider = p.provider.unwrap();
+        assert!(p.verifier.is_none());
+        assert!(provider.agent_key_file.is_absolute());
+        assert!(!p.models[0].starts_with("~"));
+        let v = AgentConfig::load_with(Some(&examples.join("agent-verifier.toml")), &[]).unwrap();
+        assert!(v.provider.is_none() && v.verifier.is_some());
+        assert_ne!(p.listen, v.listen);
     }
 
     #[test]

@@ -40,6 +40,7 @@ const DEFAULT_MS_PER_INPUT: u64 = 200;
 
 pub(crate) struct Provider {
     cfg: ProviderConfig,
+    network: Network,
     wallet: Wallet,
     payout: protocol::Address,
     inflight: Inflight,
@@ -66,6 +67,7 @@ impl Provider {
             payout: protocol::Address::from(payout.as_pallas()),
             wallet,
             cfg,
+            network,
             inflight: Inflight::default(),
             computing: Arc::new(AtomicUsize::new(0)),
             writer: Arc::new(AsyncMutex::new(())),
@@ -180,7 +182,7 @@ impl Provider {
         } else if d.provider != self.payout {
             Some(format!(
                 "the datum pays {} but this agent's payout address is {}",
-                describe_address(&d.provider),
+                describe_address(&d.provider, self.network),
                 self.cfg.payout_address
             ))
         } else if d.price < self.cfg.price_floor {
@@ -318,6 +320,9 @@ impl Provider {
                 }
                 if matches!(stage, Stage::Accepted | Stage::Computed | Stage::Submitting) {
                     rec.stage = Stage::Submitted;
+                    // The Submit that landed (after a crash or a rebuild it may not be
+                    // the last one recorded): the escrow's output is its output 0.
+                    rec.submit_tx = Some(escrow.utxo.reference.transaction_id);
                     tracing::info!(job = %rec.id_hex(), "result on chain");
                     save(&rec)?;
                 }
@@ -668,6 +673,8 @@ fn save(ctx: &Ctx, rec: &JobRecord) -> Result<(), Problem> {
         .map_err(|e| Problem::Retry(e.to_string()))
 }
 
-fn describe_address(a: &protocol::Address) -> String {
-    format!("{a:?}")
+fn describe_address(a: &protocol::Address, network: Network) -> String {
+    a.to_shelley(network.address_network())
+        .to_bech32()
+        .unwrap_or_else(|_| format!("{a:?}"))
 }

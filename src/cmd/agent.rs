@@ -1,0 +1,55 @@
+//! `ntx agent run --config agent.toml`: the provider / verifier daemon
+//! (`ntx_node_agent::run_agent`) until Ctrl-C.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use miette::{IntoDiagnostic, WrapErr};
+use tokio_util::sync::CancellationToken;
+
+/// Arguments of `ntx agent`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the agent (provider, verifier or both, as the config says) until Ctrl-C.
+    ///
+    /// The config is layered: the file (--config, else $NTX_AGENT_CONFIG, else
+    /// ./agent.toml), then NTX_* environment variables (see node-agent/README.md).
+    /// Logs go to stderr; set RUST_LOG (default `info`) to change their level.
+    Run {
+        /// The agent's TOML config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Runs `ntx agent`.
+pub fn run(args: Args) -> miette::Result<()> {
+    let Command::Run { config } = args.command;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let config = ntx_node_agent::AgentConfig::load(config.as_deref()).into_diagnostic()?;
+    let runtime = tokio::runtime::Runtime::new().into_diagnostic()?;
+    runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        let on_signal = cancel.clone();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("Ctrl-C: stopping the agent");
+            on_signal.cancel();
+        });
+        ntx_node_agent::run_agent(config, cancel)
+            .await
+            .into_diagnostic()
+            .wrap_err("the agent stopped with an error")
+    })
+}

@@ -1,0 +1,226 @@
+//! Lock → payout latency of the node agent on a devnet with 1-second slots.
+//!
+//! One provider and three verifiers (2-of-3), each a real agent (`run_agent`) with its
+//! own SQLite state and HTTP server, polling the chain every `POLL_MS`; the devnet is
+//! served over HTTP in-process with a running clock. For each job: lock (confirmed),
+//! then time until the escrow shows the result (Submit on chain) and until the
+//! provider's payout address holds the price. Jobs run one after the other.
+//!
+//! ```sh
+//! cargo bench -p ntx-tests --bench agent_latency            # tiny BERT, 5 jobs
+//! NTX_BENCH_JOBS=10 NTX_MINILM_DIR=~/.cache/ntx-escrow/all-minilm-l6-v2 \
+//!   cargo bench -p ntx-tests --bench agent_latency          # all-MiniLM-L6-v2
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ntx_node_agent::{AgentConfig, BertFiles, TinyBert, write_tiny_bert};
+use ntx_offchain::Network;
+use ntx_offchain::builder::JobTerms;
+use ntx_offchain::client::{EscrowClient, JobSpecDoc, LockRequest, SpecSource};
+use ntx_offchain::protocol::{Address, JobState};
+use ntx_offchain::wallet::{KeyRole, Signer, SigningKey, Wallet};
+use ntx_tests::LiveDevnet;
+use tokio_util::sync::CancellationToken;
+
+const SLOT_MS: u64 = 1000;
+const POLL_MS: u64 = 500;
+const PRICE: u64 = 5_000_000;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn write_key(dir: &Path, name: &str, key: &SigningKey) -> PathBuf {
+    let path = dir.join(format!("{name}.skey"));
+    let text = key.to_text_envelope(KeyRole::Payment).expect("a plain key");
+    std::fs::write(&path, text.as_bytes()).expect("key written");
+    path
+}
+
+fn address(w: &Wallet) -> Address {
+    Address::from(w.address().as_pallas())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(bench());
+}
+
+async fn bench() {
+    let jobs: usize = std::env::var("NTX_BENCH_JOBS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let live = LiveDevnet::start(SLOT_MS).await;
+    let deployer = live.wallet(1, 100, 0);
+    let info = EscrowClient::deploy(live.chain.clone(), Network::Devnet, &live.ntx, &deployer)
+        .await
+        .expect("deploys");
+    let client = EscrowClient::connect(live.chain.clone(), &info)
+        .await
+        .expect("connects");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let deployment = dir.path().join("deployment.json");
+    info.save(&deployment).expect("saved");
+
+    let (model_dir, model_name) = match std::env::var_os("NTX_MINILM_DIR") {
+        Some(d) if Path::new(&d).join("model.safetensors").is_file() => {
+            (PathBuf::from(d), "all-MiniLM-L6-v2")
+        }
+        _ => {
+            let d = dir.path().join("tiny-bert");
+            std::fs::create_dir_all(&d).expect("dir");
+            write_tiny_bert(&d, &TinyBert::default()).expect("tiny BERT");
+            (d, "tiny BERT (set NTX_MINILM_DIR for all-MiniLM-L6-v2)")
+        }
+    };
+    let model = BertFiles::of_dir(&model_dir).expect("model hashes");
+
+    let requester = live.wallet(2, 1000, 100 * PRICE);
+    let payout = live.wallet(3, 0, 0);
+    let agent_key = SigningKey::from_normal_bytes(&[4; 32]);
+    let agent = Wallet::new(Network::Devnet, agent_key.clone(), None);
+    live.devnet
+        .fund_now(&agent.address().to_bech32(), 200_000_000, 0)
+        .expect("agent funded");
+    let mut verifier_keys: Vec<SigningKey> = (0..3u8)
+        .map(|i| SigningKey::from_normal_bytes(&[0x60 + i; 32]))
+        .collect();
+    verifier_keys.sort_by_key(|k| k.public_key());
+
+    let common = |name: &str, port: u16| {
+        format!(
+            "deployment = \"{}\"\nstate_dir = \"{}\"\nlisten = \"127.0.0.1:{port}\"\nmodels = [\"{}\"]\npoll_interval_ms = {POLL_MS}\n\n[chain]\nnetwork = \"devnet\"\nprovider_url = \"{}\"\n",
+            deployment.display(),
+            dir.path().join(name).display(),
+            model_dir.display(),
+            live.url
+        )
+    };
+    let cancel = CancellationToken::new();
+    let mut urls = Vec::new();
+    let mut handles = Vec::new();
+    for (i, key) in verifier_keys.iter().enumerate() {
+        let port = free_port();
+        let name = format!("verifier-{i}");
+        let key_file = write_key(dir.path(), &name, key);
+        let toml = format!(
+            "{}\n[verifier]\nkey_file = \"{}\"\npublic_url = \"http://127.0.0.1:{port}\"\n",
+            common(&name, port),
+            key_file.display()
+        );
+        let config = AgentConfig::from_toml(&toml).expect("verifier config");
+        urls.push(format!("http://127.0.0.1:{port}"));
+        handles.push(tokio::spawn(ntx_node_agent::run_agent(
+            config,
+            cancel.clone(),
+        )));
+    }
+    let port = free_port();
+    let key_file = write_key(dir.path(), "agent", &agent_key);
+    let toml = format!(
+        "{}\n[provider]\nagent_key_file = \"{}\"\npayout_address = \"{}\"\npublic_url = \"http://127.0.0.1:{port}\"\nsubmit_margin_secs = 5\nmax_concurrent_jobs = 2\n",
+        common("provider", port),
+        key_file.display(),
+        payout.address().to_bech32()
+    );
+    let config = AgentConfig::from_toml(&toml).expect("provider config");
+    handles.push(tokio::spawn(ntx_node_agent::run_agent(
+        config,
+        cancel.clone(),
+    )));
+
+    let verifiers: Vec<serde_json::Value> = verifier_keys
+        .iter()
+        .zip(&urls)
+        .map(|(k, url)| serde_json::json!({"key": hex::encode(k.public_key()), "url": url}))
+        .collect();
+    println!(
+        "lock → payout on a devnet with {SLOT_MS} ms slots, agents polling every {POLL_MS} ms, 1 provider + 3 verifiers (2-of-3), model: {model_name}"
+    );
+    println!("| job | lock → submit on chain (s) | submit → payout (s) | lock → payout (s) |");
+    println!("|---|---|---|---|");
+    let (mut to_submit, mut to_paid, mut total) = (Vec::new(), Vec::new(), Vec::new());
+    for n in 0..jobs {
+        let doc = serde_json::json!({
+            "version": 1,
+            "job": {
+                "task": "embed",
+                "model": {"weights": model.weights.to_hex(), "config": model.config.to_hex(),
+                          "tokenizer": model.tokenizer.to_hex()},
+                "inputs": [format!("Benchmark sentence number {n}."), "A man is eating food."],
+            },
+            "verifiers": verifiers,
+        });
+        let spec = JobSpecDoc::parse(doc.to_string().as_bytes()).expect("spec");
+        let now = client.slot_time(client.now_slot().await.expect("now"));
+        let request = LockRequest {
+            terms: JobTerms {
+                requester: address(&requester),
+                provider: address(&payout),
+                agent: agent.key_hash(),
+                spec_hash: spec.hash().expect("hash"),
+                price: PRICE,
+                verifiers: verifier_keys.iter().map(|k| k.public_key()).collect(),
+                threshold: 2,
+                submit_by: now + 300_000,
+                settle_by: now + 600_000,
+            },
+            spec: SpecSource::Inline(spec.canonical_bytes().expect("canonical")),
+        };
+        let before = live.balance(&payout).1;
+        let prepared = client
+            .lock(&requester, vec![request])
+            .await
+            .expect("lock builds");
+        client.send(&prepared, 1).await.expect("locked");
+        let job_id = prepared.job_ids[0];
+        let locked = Instant::now();
+        let mut submitted = None;
+        loop {
+            if submitted.is_none()
+                && let Ok(e) = client.escrow(&job_id).await
+                && matches!(e.datum.state, JobState::Submitted { .. })
+            {
+                submitted = Some(locked.elapsed());
+            }
+            if live.balance(&payout).1 == before + PRICE {
+                break;
+            }
+            assert!(
+                locked.elapsed() < Duration::from_secs(300),
+                "job {n} was not paid within 300 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let paid = locked.elapsed().as_secs_f64();
+        let sub = submitted.map_or(f64::NAN, |d| d.as_secs_f64());
+        println!("| {n} | {sub:.2} | {:.2} | {paid:.2} |", paid - sub);
+        to_submit.push(sub);
+        to_paid.push(paid - sub);
+        total.push(paid);
+    }
+    println!(
+        "| median | {:.2} | {:.2} | {:.2} |",
+        median(&mut to_submit),
+        median(&mut to_paid),
+        median(&mut total)
+    );
+    cancel.cancel();
+    for h in handles {
+        let _ = h.await;
+    }
+}
