@@ -686,3 +686,77 @@ async fn jobs_the_provider_must_not_take_are_refused_and_nothing_is_submitted() 
     }
     provider.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn claims_that_are_ready_together_go_in_one_transaction() {
+    let w = World::new().await;
+    w.fund_agent(50);
+    let config = w.provider_config();
+    let mut provider = Agent::start(config.clone());
+    let jobs = [w.lock().await, w.lock().await, w.lock().await];
+    for job in &jobs {
+        wait_for("every Submit on chain", || async {
+            provider
+                .job(job)
+                .await
+                .filter(|j| j["stage"] == "submitted")
+        })
+        .await;
+    }
+    provider.stop().await;
+    drop(provider);
+    // While the provider's loops are down, its state is served by the agent's own HTTP
+    // API alone: the verifiers fetch the results and push their attestations into it.
+    let store = Store::open(&config.state_dir).expect("the provider's state");
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .expect("the provider's port");
+    let router = ntx_node_agent::agent_router(HttpState {
+        store,
+        script_hash: w.client.deployment().script.hash(),
+        roles: vec!["provider"],
+    });
+    let stop_serving = CancellationToken::new();
+    let server = {
+        let c = stop_serving.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { c.cancelled().await })
+                .await
+        })
+    };
+    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    for v in &verifiers {
+        for job in &jobs {
+            wait_for("an attestation delivered", || async {
+                v.job(job).await.filter(|j| j["stage"] == "pushed")
+            })
+            .await;
+        }
+    }
+    stop_serving.cancel();
+    server.await.expect("joined").expect("served");
+    // Restarted, the provider finds all three ready in one poll and claims them together.
+    let mut provider = Agent::start(config);
+    wait_for("the provider's payout", || async {
+        (w.ntx(&w.payout) == 3 * PRICE).then_some(())
+    })
+    .await;
+    let mut claim_txs = Vec::new();
+    for job in &jobs {
+        let row = wait_for("the payments recorded", || async {
+            provider.job(job).await.filter(|j| j["stage"] == "paid")
+        })
+        .await;
+        claim_txs.push(row["claim_tx"].clone());
+    }
+    assert!(claim_txs[0].is_string());
+    assert!(
+        claim_txs.iter().all(|t| *t == claim_txs[0]),
+        "one claim transaction for the three jobs: {claim_txs:?}"
+    );
+    provider.stop().await;
+    for v in &mut verifiers {
+        v.stop().await;
+    }
+}
