@@ -1,5 +1,7 @@
 //! `ntx bench contract`: the escrow's size, execution units and mainnet fees,
 //! measured by running the compiled validator on the real transactions.
+//! `ntx bench build`: how long building, evaluating and signing one
+//! transaction takes (the goal is under 5 ms).
 
 use clap::{Subcommand, ValueEnum};
 use miette::{IntoDiagnostic, miette};
@@ -21,12 +23,15 @@ pub struct Args {
 enum Target {
     /// Script size; units and fees of every transaction kind; batch settlements.
     Contract {
-        /// Output format.
+        /// Output format (`--json` is shorthand for `--format json`).
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
-        /// Shorthand for `--format json`.
-        #[arg(long)]
-        json: bool,
+    },
+    /// Time to build, evaluate, balance and sign Lock, Submit and Claim.
+    Build {
+        /// Runs per transaction kind.
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
     },
 }
 
@@ -38,15 +43,80 @@ enum Format {
 }
 
 /// Runs `ntx bench`.
-pub fn run(args: Args) -> miette::Result<()> {
+pub fn run(args: Args, json: bool) -> miette::Result<()> {
     match args.target {
-        Target::Contract { format, json } => {
+        Target::Contract { format } => {
             let format = if json { Format::Json } else { format };
             let report = measure()?;
             print(&report, format);
             Ok(())
         }
+        Target::Build { runs } => build_times(runs.max(1), json),
     }
+}
+
+/// Median and fastest wall time of `runs` calls of `f`, in microseconds.
+fn time_it(runs: usize, mut f: impl FnMut() -> miette::Result<()>) -> miette::Result<(u128, u128)> {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = std::time::Instant::now();
+        f()?;
+        times.push(start.elapsed().as_micros());
+    }
+    times.sort_unstable();
+    Ok((times[times.len() / 2], times[0]))
+}
+
+/// Times the builders end to end on the sandbox: draft, two evaluations with
+/// `uplc` (measure, then check the final bytes), fee balancing, signing.
+fn build_times(runs: usize, json: bool) -> miette::Result<()> {
+    let mut sb = Sandbox::new(asset());
+    let terms = sb.terms(PRICE, SUBMIT_BY, SETTLE_BY);
+    let (_, escrows) = sb
+        .lock(std::slice::from_ref(&terms), 100)
+        .into_diagnostic()?;
+    let (_, submitted) = sb
+        .submit(&escrows[0], [0x77; 32], SUBMIT_BY)
+        .into_diagnostic()?;
+    let claim = claims(&sb, vec![submitted]);
+    eprintln!("timing {runs} runs each of Lock, Submit and Claim …");
+    let lock = time_it(runs, || {
+        sb.lock(std::slice::from_ref(&terms), 100)
+            .map(drop)
+            .into_diagnostic()
+    })?;
+    let submit = time_it(runs, || {
+        sb.submit(&escrows[0], [0x77; 32], SUBMIT_BY)
+            .map(drop)
+            .into_diagnostic()
+    })?;
+    let settle = time_it(runs, || {
+        sb.settle(claim.clone(), SUBMIT_BY + 1, &[])
+            .map(drop)
+            .into_diagnostic()
+    })?;
+    let rows = [
+        ("Lock (1 job)", lock),
+        ("Submit", submit),
+        ("Claim (2-of-3)", settle),
+    ];
+    if json {
+        let out: Vec<_> = rows
+            .iter()
+            .map(|(n, (median, min))| json!({"tx": n, "median_us": median, "min_us": min}))
+            .collect();
+        println!("{:#}", json!({"runs": runs, "build_and_sign": out}));
+    } else {
+        println!("build + evaluate + balance + sign, {runs} runs (goal: under 5 ms)");
+        for (name, (median, min)) in rows {
+            println!(
+                "  {name:<16} median {:>7.3} ms   fastest {:>7.3} ms",
+                median as f64 / 1000.0,
+                min as f64 / 1000.0
+            );
+        }
+    }
+    Ok(())
 }
 
 const PRICE: u64 = 25_000_000;

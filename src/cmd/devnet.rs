@@ -73,7 +73,12 @@ pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
             PaymentAddress::parse(&address, chain.network).map_err(|e| usage(e.to_string()))?;
             let body =
                 serde_json::json!({"address": address, "lovelace": ada * 1_000_000, "ntx": units});
-            let answer = block_on(admin_post(chain, "fund", body))?;
+            let answer = block_on(async {
+                let answer = admin_post(chain, "fund", body).await?;
+                // The faucet's payment waits in the mempool: put it in a block now.
+                admin_post(chain, "block", serde_json::json!({})).await?;
+                Ok(answer)
+            })?;
             chain.print(answer.clone(), || {
                 format!(
                     "funded {address}: {ada} ADA, {} NTX (tx {})",

@@ -79,7 +79,7 @@ struct LockArgs {
     #[arg(long)]
     agent: String,
     /// Price in NTX, up to 6 decimals (e.g. 12.5).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     price: String,
     /// Attestations needed (default: a majority of the spec's verifiers).
     #[arg(long)]

@@ -4,6 +4,7 @@
 mod agent;
 mod bench;
 mod common;
+mod demo;
 mod deploy;
 mod devnet;
 mod job;
@@ -26,6 +27,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole system on one machine in under a minute: devnet, agents, jobs, audit.
+    Demo(demo::Args),
     /// Measure the contract's size, execution units and fees.
     Bench(bench::Args),
     /// Run the embedded development chain, fund addresses, move its clock.
@@ -51,7 +54,8 @@ impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> Result<(), CliError> {
         match self.command {
-            Command::Bench(args) => bench::run(args).map_err(failed),
+            Command::Bench(args) => bench::run(args, self.chain.json).map_err(failed),
+            Command::Demo(args) => demo::run(args, &self.chain),
             Command::Devnet(args) => devnet::run(args, &self.chain),
             Command::Wallet(args) => wallet::run(args, &self.chain),
             Command::Deploy(args) => deploy::run(args, &self.chain),

@@ -1,0 +1,61 @@
+//! `ntx demo` end to end, as a newcomer runs it: it must finish, the audit
+//! must find nothing, every party must hold exactly what the jobs say, and
+//! the cheating provider's job must be refunded.
+
+use std::process::Command;
+
+use serde_json::Value as Json;
+
+#[test]
+fn the_demo_pays_the_honest_provider_refunds_the_cheat_and_audits_clean() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("demo");
+    let run = Command::new(env!("CARGO_BIN_EXE_ntx"))
+        .args(["demo", "--jobs", "3", "--out"])
+        .arg(&out)
+        .env_remove("NTX_MINILM_DIR")
+        .output()
+        .expect("ntx demo runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "ntx demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let summary: Json = serde_json::from_str(
+        &std::fs::read_to_string(out.join("summary.json")).expect("summary.json"),
+    )
+    .expect("summary is JSON");
+    assert_eq!(summary["findings"], 0, "{summary:#}");
+    assert_eq!(summary["jobs"], 4);
+    for party in ["provider", "cheater", "requester"] {
+        assert_eq!(
+            summary[party]["ntx_units"], summary[party]["expected_ntx_units"],
+            "{party}: {summary:#}"
+        );
+    }
+    for party in ["provider", "cheater"] {
+        assert_eq!(
+            summary[party]["lovelace"], summary[party]["expected_lovelace"],
+            "{party}: {summary:#}"
+        );
+    }
+    let outcomes: Vec<&str> = summary["outcomes"]
+        .as_array()
+        .expect("outcomes")
+        .iter()
+        .filter_map(|o| o["outcome"].as_str())
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| o.contains("Claim")).count(),
+        3,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| o.contains("Reject")).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(out.join("audit.html").exists());
+    assert!(stdout.contains("FINDINGS: none"), "{stdout}");
+}
