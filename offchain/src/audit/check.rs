@@ -122,6 +122,8 @@ pub enum Outcome {
     RefundedRejected,
     /// Cancelled by requester and agent.
     Cancelled,
+    /// Spent without Submit or a settlement (a [`Rule::EscrowLeak`] finding).
+    Leaked,
 }
 
 impl Outcome {
@@ -135,10 +137,11 @@ impl Outcome {
             Outcome::RefundedTimeout => "refunded-timeout",
             Outcome::RefundedRejected => "refunded-rejected",
             Outcome::Cancelled => "cancelled",
+            Outcome::Leaked => "leaked",
         }
     }
 
-    /// Whether the escrow is settled.
+    /// Whether the escrow is gone (settled, or leaked).
     pub fn is_settled(self) -> bool {
         !matches!(self, Outcome::Locked | Outcome::Submitted)
     }
@@ -624,6 +627,12 @@ impl<'h> Checker<'h> {
                         Some(&tx.id),
                         "it spends the escrow without a Submit or Settle redeemer".into(),
                     );
+                    self.locked = self.locked.saturating_sub(amount);
+                    if let Some(job) = self.job_mut(&id)
+                        && job.settle.is_none()
+                    {
+                        job.settle = Some((tx.id, tx.slot, Outcome::Leaked, 0));
+                    }
                 }
             }
         }
@@ -1020,6 +1029,7 @@ fn add_job(t: &mut PartyTotals, outcome: Outcome, amount: u64) {
     match outcome {
         Outcome::Locked | Outcome::Submitted => t.locked += amount,
         Outcome::Claimed => t.paid += amount,
+        Outcome::Leaked => {}
         _ => t.refunded += amount,
     }
 }
