@@ -194,6 +194,13 @@ async fn a_requesters_session_and_a_keepers_settle_through_the_binary() {
         "--dry-run",
     ]);
     assert_eq!(dry["submitted"], false);
+    let unsigned = hex::decode(dry["cbor_hex"].as_str().expect("cbor")).expect("hex");
+    let refused = live
+        .chain
+        .submit(&unsigned)
+        .await
+        .expect_err("nobody signed it");
+    assert!(refused.to_string().contains("itness"), "{refused}");
     assert_eq!(
         cli.balance("requester.skey"),
         after_lock,

@@ -157,12 +157,12 @@ pub fn load_wallet(path: &Path, network: Network) -> Result<Wallet, CliError> {
 /// `--dry-run` and `--out-file`: stop before submitting.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TxArgs {
-    /// Build and sign, print the transaction, its fee and execution units, and
-    /// submit nothing.
+    /// Build the transaction unsigned (its fee sized for the witnesses), print
+    /// its CBOR, fee and execution units, and submit nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Write the transaction's CBOR (hex, cardano-cli compatible envelope) to
-    /// this file and submit nothing.
+    /// Write the unsigned transaction as a cardano-cli envelope to this file
+    /// (sign it with `cardano-cli conway transaction sign`) and submit nothing.
     #[arg(long)]
     pub out_file: Option<PathBuf>,
 }
@@ -191,7 +191,7 @@ impl TxArgs {
         });
         if let Some(path) = &self.out_file {
             let envelope = serde_json::json!({
-                "type": "Tx ConwayEra",
+                "type": "Unwitnessed Tx ConwayEra",
                 "description": what,
                 "cborHex": hex::encode(prepared.cbor()),
             });
@@ -229,7 +229,7 @@ pub fn describe_tx(what: &str, json: &serde_json::Value) -> String {
     if let Some(p) = json["out_file"].as_str() {
         text += &format!("\n  written to {p} (not submitted)");
     } else if let Some(c) = json["cbor_hex"].as_str() {
-        text += &format!("\n  dry run (not submitted); CBOR:\n  {c}");
+        text += &format!("\n  dry run, unsigned (not submitted); CBOR:\n  {c}");
     }
     text
 }

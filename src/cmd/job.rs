@@ -116,7 +116,7 @@ pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
 fn client_for(chain: &ChainArgs, tx: &TxArgs, client: EscrowClient) -> EscrowClient {
     let _ = chain;
     if tx.holds_back() {
-        client.without_collateral_creation()
+        client.unsigned()
     } else {
         client
     }

@@ -81,7 +81,7 @@ async fn settle(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
     let wallet = args.wallet.load(chain.network)?;
     let mut client = chain.client().await?;
     if args.tx.holds_back() {
-        client = client.without_collateral_creation();
+        client = client.unsigned();
     }
     let http = reqwest::Client::new();
     let now_ms = client.slot_time(client.now_slot().await?);

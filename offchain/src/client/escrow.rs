@@ -87,6 +87,7 @@ pub struct EscrowClient {
     max_tx_size: u64,
     pending: Mutex<HashSet<OutputReference>>,
     create_collateral: bool,
+    unsigned: bool,
 }
 
 impl std::fmt::Debug for EscrowClient {
@@ -169,6 +170,7 @@ impl EscrowClient {
             chain,
             pending: Mutex::new(HashSet::new()),
             create_collateral: true,
+            unsigned: false,
         })
     }
 
@@ -226,6 +228,33 @@ impl EscrowClient {
     pub fn without_collateral_creation(mut self) -> EscrowClient {
         self.create_collateral = false;
         self
+    }
+
+    /// Builds transactions for external signing: nothing is signed, the fee
+    /// is sized for the witnesses the signers will add, and no collateral is
+    /// created on the fly. The wallets given only pay and receive change.
+    pub fn unsigned(mut self) -> EscrowClient {
+        self.unsigned = true;
+        self.create_collateral = false;
+        self
+    }
+
+    /// Evaluates, balances and signs (or, [`EscrowClient::unsigned`], sizes
+    /// the fee for `signers`' witnesses without signing).
+    fn finish(
+        &self,
+        draft: Draft,
+        change: &[u8],
+        signers: &[&dyn Signer],
+        extra: usize,
+    ) -> Result<Finished, ClientError> {
+        let finished = if self.unsigned {
+            self.deployment
+                .finish(draft, change, &[], extra + signers.len())?
+        } else {
+            self.deployment.finish(draft, change, signers, extra)?
+        };
+        Ok(finished)
     }
 
     /// The deployment (script, reference UTxO, prices, evaluator).
@@ -390,7 +419,7 @@ impl EscrowClient {
                 .collect(),
             ..Draft::default()
         };
-        let finished = self.deployment.finish(draft, &address, &[wallet], 0)?;
+        let finished = self.finish(draft, &address, &[wallet], 0)?;
         Ok(Prepared {
             finished,
             job_ids: Vec::new(),
@@ -479,7 +508,7 @@ impl EscrowClient {
         };
         draft.metadata = record.to_metadata();
         let address = wallet.address().to_bytes();
-        let finished = self.deployment.finish(draft, &address, &[wallet], 0)?;
+        let finished = self.finish(draft, &address, &[wallet], 0)?;
         self.check_limits(&finished)?;
         Ok(Prepared { finished, job_ids })
     }
@@ -527,7 +556,7 @@ impl EscrowClient {
         }
         .to_metadata();
         let address = agent.address().to_bytes();
-        let finished = self.deployment.finish(draft, &address, &[agent], 0)?;
+        let finished = self.finish(draft, &address, &[agent], 0)?;
         Ok(Prepared {
             finished,
             job_ids: vec![escrow.datum.job_id],
@@ -563,7 +592,7 @@ impl EscrowClient {
                 now,
                 ttl,
             )?;
-            let finished = self.deployment.finish(draft, &address, &[payer], 0)?;
+            let finished = self.finish(draft, &address, &[payer], 0)?;
             self.check_limits(&finished)?;
             Ok(Prepared { finished, job_ids })
         };
@@ -625,7 +654,7 @@ impl EscrowClient {
         let mut signers: Vec<&dyn Signer> = vec![requester];
         signers.extend(agent);
         let extra = usize::from(agent.is_none());
-        let finished = self.deployment.finish(draft, &address, &signers, extra)?;
+        let finished = self.finish(draft, &address, &signers, extra)?;
         Ok(Prepared {
             finished,
             job_ids: vec![escrow.datum.job_id],
