@@ -1,5 +1,5 @@
 //! `ntx agent run --config agent.toml`: the provider / verifier daemon
-//! (`ntx_node_agent::run_agent`) until Ctrl-C.
+//! (`ntx_node_agent::run_agent`) until Ctrl-C or SIGTERM.
 
 use std::path::PathBuf;
 
@@ -16,7 +16,7 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the agent (provider, verifier or both, as the config says) until Ctrl-C.
+    /// Run the agent (provider, verifier or both, as the config says) until Ctrl-C or SIGTERM.
     ///
     /// The config is layered: the file (--config, else $NTX_AGENT_CONFIG, else
     /// ./agent.toml), then NTX_* environment variables (see node-agent/README.md).
@@ -29,7 +29,7 @@ enum Command {
 }
 
 /// Runs `ntx agent`.
-pub fn run(args: Args) -> miette::Result<()> {
+pub fn run(args: Args, chain: &super::common::ChainArgs) -> miette::Result<()> {
     let Command::Run { config } = args.command;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -37,19 +37,53 @@ pub fn run(args: Args) -> miette::Result<()> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    let config = ntx_node_agent::AgentConfig::load(config.as_deref()).into_diagnostic()?;
+    let mut config = ntx_node_agent::AgentConfig::load(config.as_deref()).into_diagnostic()?;
+    // Explicit --deployment / --provider-url (or their NTX_* variables) win over the file.
+    if let Some(d) = &chain.deployment {
+        config.deployment = d.clone();
+    }
+    if let Some(url) = &chain.provider_url {
+        config.chain.provider_url = Some(url.clone());
+    }
     let runtime = tokio::runtime::Runtime::new().into_diagnostic()?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let cancel = CancellationToken::new();
         let on_signal = cancel.clone();
         tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("Ctrl-C: stopping the agent");
+            shutdown_signal().await;
+            tracing::info!("stopping the agent");
             on_signal.cancel();
         });
         ntx_node_agent::run_agent(config, cancel)
             .await
             .into_diagnostic()
             .wrap_err("the agent stopped with an error")
-    })
+    });
+    // An inference still running on the blocking pool is abandoned: its job was recorded
+    // before it started, and the next run computes it again.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    result
+}
+
+/// Ctrl-C, or SIGTERM (what service managers send) on Unix.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -61,7 +61,7 @@ impl Cli {
             Command::Deploy(args) => deploy::run(args, &self.chain),
             Command::Job(args) => job::run(args, &self.chain),
             Command::Settle(args) => settle::run(args, &self.chain),
-            Command::Agent(args) => agent::run(args).map_err(failed),
+            Command::Agent(args) => agent::run(args, &self.chain).map_err(failed),
         }
     }
 }

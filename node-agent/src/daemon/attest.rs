@@ -147,8 +147,8 @@ impl Tally {
     }
 }
 
-/// Fetches `GET {url}/attestations/{job_id}` from every URL; unreachable agents and
-/// unreadable answers are skipped (logged), so one offline verifier never blocks the
+/// Fetches `GET {url}/attestations/{job_id}` from every URL at once; unreachable agents
+/// and unreadable answers are skipped (logged), so one offline verifier never blocks the
 /// others. Signatures are not checked here: use [`Tally::of`].
 pub async fn collect_attestations(
     http: &reqwest::Client,
@@ -156,21 +156,36 @@ pub async fn collect_attestations(
     job_id: &[u8; 32],
 ) -> Vec<SignedAttestation> {
     let job = hex::encode(job_id);
-    let mut out = Vec::new();
+    let mut requests = tokio::task::JoinSet::new();
     for base in urls {
         let url = format!("{}/attestations/{job}", base.trim_end_matches('/'));
-        let answer = http
-            .get(&url)
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status);
-        match answer {
-            Ok(response) => match response.json::<Vec<SignedAttestation>>().await {
-                Ok(list) => out.extend(list),
-                Err(e) => tracing::debug!(%url, error = %e, "unreadable attestations"),
-            },
-            Err(e) => tracing::debug!(%url, error = %e, "attestations unavailable"),
+        let http = http.clone();
+        requests.spawn(async move {
+            let answer = http
+                .get(&url)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status);
+            match answer {
+                Ok(response) => match response.json::<Vec<SignedAttestation>>().await {
+                    Ok(list) => list,
+                    Err(e) => {
+                        tracing::debug!(%url, error = %e, "unreadable attestations");
+                        Vec::new()
+                    }
+                },
+                Err(e) => {
+                    tracing::debug!(%url, error = %e, "attestations unavailable");
+                    Vec::new()
+                }
+            }
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(answer) = requests.join_next().await {
+        if let Ok(list) = answer {
+            out.extend(list);
         }
     }
     out

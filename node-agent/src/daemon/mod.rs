@@ -55,29 +55,29 @@ pub enum AgentError {
     /// The state store.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The chain or the deployment.
-    #[error("cannot reach the escrow deployment: {0}")]
+    /// The chain or the deployment (the message says what to fix).
+    #[error(transparent)]
     Client(#[from] ClientError),
     /// A key file.
-    #[error("cannot load the {role} key {path}: {source}")]
+    #[error("cannot load the {role} key {path}: {reason}")]
     Key {
         /// Which key.
         role: &'static str,
         /// Its file.
         path: String,
-        /// Why.
-        source: Box<ntx_offchain::wallet::KeyError>,
+        /// Why (never the key itself).
+        reason: String,
     },
     /// The inference engine.
-    #[error("cannot start the inference engine: {0}")]
+    #[error(transparent)]
     Engine(#[from] crate::InferenceError),
     /// Files or sockets.
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Io {
         /// What was being done.
         context: String,
         /// Why it failed.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -234,11 +234,11 @@ pub async fn run_with(
         .await
         .map_err(|e| AgentError::Io {
             context: "indexing the model directories".into(),
-            source: std::io::Error::other(e.to_string()),
+            error: std::io::Error::other(e.to_string()),
         })?
-        .map_err(|source| AgentError::Io {
+        .map_err(|error| AgentError::Io {
             context: "indexing the model directories".into(),
-            source,
+            error,
         })?;
     let engine = Arc::new(Engine::on_selected_device()?);
     let mut roles = Vec::new();
@@ -267,7 +267,7 @@ pub async fn run_with(
             .build()
             .map_err(|e| AgentError::Io {
                 context: "setting up HTTP".into(),
-                source: std::io::Error::other(e.to_string()),
+                error: std::io::Error::other(e.to_string()),
             })?,
         script_hash,
         poll: Duration::from_millis(config.poll_interval_ms),
@@ -281,13 +281,13 @@ pub async fn run_with(
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| AgentError::Io {
+        .map_err(|error| AgentError::Io {
             context: format!("cannot listen on {}", config.listen),
-            source,
+            error,
         })?;
-    let addr = listener.local_addr().map_err(|source| AgentError::Io {
+    let addr = listener.local_addr().map_err(|error| AgentError::Io {
         context: "listener".into(),
-        source,
+        error,
     })?;
     tracing::info!(%addr, roles = ?roles, script = %hex::encode(script_hash), "agent started");
     on_ready(addr);
@@ -315,11 +315,11 @@ pub async fn run_with(
     tasks.wait().await;
     let served = server.await.map_err(|e| AgentError::Io {
         context: "HTTP server".into(),
-        source: std::io::Error::other(e.to_string()),
+        error: std::io::Error::other(e.to_string()),
     })?;
-    served.map_err(|source| AgentError::Io {
+    served.map_err(|error| AgentError::Io {
         context: "HTTP server".into(),
-        source,
+        error,
     })?;
     tracing::info!("agent stopped");
     Ok(())

@@ -58,7 +58,7 @@ impl Provider {
                 AgentError::Key {
                     role: "agent",
                     path: cfg.agent_key_file.display().to_string(),
-                    source: Box::new(source),
+                    reason: source.to_string(),
                 }
             })?;
         let payout = PaymentAddress::parse(&cfg.payout_address, network)

@@ -40,7 +40,7 @@ impl Verifier {
             AgentError::Key {
                 role: "verifier",
                 path: cfg.key_file.display().to_string(),
-                source: Box::new(source),
+                reason: source.to_string(),
             }
         })?;
         Ok(Verifier {
