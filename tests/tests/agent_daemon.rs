@@ -768,3 +768,69 @@ async fn claims_that_are_ready_together_go_in_one_transaction() {
         v.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_submit_recorded_but_never_sent_is_sent_as_recorded_after_a_restart() {
+    let w = World::new().await;
+    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    let config = w.provider_config();
+    // Unfunded, the provider computes and stops short of submitting.
+    let mut provider = Agent::start(config.clone());
+    let job_id = w.lock().await;
+    wait_for("the result to be computed", || async {
+        provider
+            .job(&job_id)
+            .await
+            .filter(|j| j["stage"] == "computed")
+    })
+    .await;
+    provider.stop().await;
+    drop(provider);
+    w.fund_agent(50);
+
+    // The state a crash leaves right after the provider recorded its signed Submit and
+    // before it sent it.
+    let store = Store::open(&config.state_dir).expect("state");
+    let mut rec = store
+        .job(&job_id, ntx_node_agent::AgentRole::Provider)
+        .expect("reads")
+        .expect("remembered");
+    let escrow = w.escrow(&job_id).await.expect("locked");
+    let prepared = w
+        .client
+        .submit(
+            &w.agent_wallet(),
+            &escrow,
+            rec.result_hash.expect("a result"),
+            rec.result_url.as_deref().expect("a URL"),
+        )
+        .await
+        .expect("the Submit builds");
+    rec.stage = ntx_node_agent::Stage::Submitting;
+    rec.submit_tx = Some(prepared.tx_id());
+    rec.submit_cbor = Some(prepared.cbor().to_vec());
+    store.save(&rec).expect("recorded");
+    drop(store);
+    assert_eq!(w.submit_records(&job_id).await, 0, "nothing was sent");
+
+    let mut provider = Agent::start(config);
+    wait_for("the provider's payout", || async {
+        (w.ntx(&w.payout) == PRICE).then_some(())
+    })
+    .await;
+    let row = wait_for("the payment recorded", || async {
+        provider.job(&job_id).await.filter(|j| j["stage"] == "paid")
+    })
+    .await;
+    assert_eq!(
+        row["submit_tx"],
+        hex::encode(prepared.tx_id()),
+        "the recorded transaction itself landed"
+    );
+    assert_eq!(w.submit_records(&job_id).await, 1);
+    assert_eq!(row["compute_runs"], 1);
+    provider.stop().await;
+    for v in &mut verifiers {
+        v.stop().await;
+    }
+}
