@@ -14,7 +14,8 @@
 //! | `embed` | task `embed`: [`EmbedSpec`], [`BertEmbedder`] (load recipe, tokenise/truncate, batch-1 BERT, mean pooling, L2) |
 //! | `result` | canonical bytes: [`EmbedResult`], [`EmbedHeader`], [`ParseError`], [`quantize`] |
 //! | `verify` | the verifier rule: [`Verdict`], [`Rejection`], [`TOLERANCE`] |
-//! | `task` | the [`Task`] abstraction, [`JobSpec`] and the [`Engine`] the daemon calls |
+//! | `generate` | task `generate`: [`GenerateSpec`], [`GenerateModel`] (GGUF llama, tokenizer and chat template from the file, decoding rule, teacher-forced verifier), [`GenerateResult`], [`write_tiny_llama`] |
+//! | `task` | the [`Task`] abstraction, [`JobSpec`], [`Progress`] and the [`Engine`] the daemon calls |
 //! | `tiny` | [`write_tiny_bert`]: a deterministic tiny BERT for tests |
 //! | `daemon` | the node agent (`ntx agent run`): [`run_agent`], [`AgentConfig`], [`Store`], the HTTP API ([`agent_router`]), attestations ([`SignedAttestation`], [`Tally`]) |
 //!
@@ -26,6 +27,7 @@ mod daemon;
 mod device;
 mod embed;
 mod error;
+mod generate;
 mod hash;
 mod model;
 mod result;
@@ -46,13 +48,30 @@ pub use embed::{
     encode as encode_embeddings,
 };
 pub use error::InferenceError;
+pub use generate::gguf::{CHATML_TEMPLATE, ChatTemplate, MAX_CONTEXT, SMOLLM2_TEMPLATE};
+pub use generate::llama::LlamaConfig;
+pub use generate::result::{GENERATE_HEADER_LEN, GenerateHeader, GenerateResult, StopReason};
+pub use generate::rule::{
+    Finding, argmax, check as check_token, choose as choose_token, gumbel, uniform,
+};
+pub use generate::spec::{
+    Decoding, GGUF_FILE, GenerateSpec, MAX_MESSAGE_BYTES, MAX_MESSAGES, MAX_NEW_TOKENS, MAX_SEED,
+    MAX_TEMPERATURE_MILLI, Message, Role, token_digest,
+};
+pub use generate::tiny::{TinyLlama, write_tiny_llama};
+pub use generate::{
+    GenerateModel, Generation, LOGIT_TOLERANCE, compare_headers as compare_generate_headers,
+};
 pub use hash::{Hash32, HashParseError, input_digest};
 pub use model::{ModelFile, verify_files};
 pub use result::{
     COMMON_PREFIX_LEN, EMBED_HEADER_LEN, EmbedHeader, EmbedResult, FORMAT_VERSION, MAGIC,
     Normalize, Padding, ParseError, Pooling, SCALE_LOG2, dequantize, peek_task, quantize,
 };
-pub use task::{ComputedResult, DEFAULT_CACHE_CAPACITY, EmbedTask, Engine, JobSpec, Task, TaskTag};
+pub use task::{
+    ComputedResult, DEFAULT_CACHE_CAPACITY, EmbedTask, Engine, GenerateTask, JobSpec, Progress,
+    Task, TaskTag,
+};
 pub use tiny::{TinyBert, write_tiny_bert};
 pub use verify::{
     Acceptance, HeaderField, Rejection, TOLERANCE, Verdict, check_embed, compare_headers,

@@ -23,6 +23,9 @@
 //! | 147 | 2·n·dim | n rows of dim i16: `clamp(round_half_even(x · 2^14), -32768, 32767)` |
 //!
 //! `result_hash = blake2b-256(all bytes)`. Nothing may follow the payload.
+//!
+//! The `generate` layout (task tag 2) is documented in the `generate::result` module
+//! and in `node-agent/README.md`.
 
 use std::fmt;
 
@@ -172,6 +175,22 @@ pub enum ParseError {
         expected: u128,
         /// Bytes present after the header.
         found: usize,
+    },
+    /// A `generate` result ends before its `n` token ids.
+    #[error(
+        "result holds {found} bytes after the header, fewer than the 4·n = 4·{n} its token ids need"
+    )]
+    TokenPayload {
+        /// n in the header.
+        n: u32,
+        /// Bytes present after the header.
+        found: usize,
+    },
+    /// A `generate` result's text is not UTF-8.
+    #[error("result text is not UTF-8 (valid up to byte {valid_up_to} of the text)")]
+    TextNotUtf8 {
+        /// Length of the valid prefix.
+        valid_up_to: usize,
     },
 }
 

@@ -5,8 +5,10 @@
 //! else's bytes. The engine does the task-independent parts the same way for every
 //! task: refuse invalid specs, hash the model files before loading, cache loaded
 //! models by those hashes, compare the on-chain hash before anything else.
-//! [`JobSpec`] is the closed set of tasks this build runs; adding `generate` means one
-//! `Task` impl and one enum variant.
+//! [`JobSpec`] is the closed set of tasks this build runs: `embed` and `generate`, one
+//! `Task` impl and one enum variant each. Long jobs report [`Progress`] through a
+//! callback ([`Engine::compute_with_progress`]) the daemon forwards to its log and
+//! status endpoint.
 
 use std::fmt;
 use std::path::Path;
@@ -16,6 +18,8 @@ use candle_core::Device;
 
 use crate::embed::{BertEmbedder, EmbedSpec};
 use crate::error::InferenceError;
+use crate::generate::spec::GenerateSpec;
+use crate::generate::{GenerateModel, LOGIT_TOLERANCE};
 use crate::hash::Hash32;
 use crate::model::{CacheKey, ModelCache, ModelFile, verify_files};
 use crate::verify::{Rejection, Verdict, check_embed};
@@ -26,6 +30,8 @@ use crate::verify::{Rejection, Verdict, check_embed};
 pub enum TaskTag {
     /// Sentence embeddings.
     Embed = 1,
+    /// Chat completion with a GGUF llama model.
+    Generate = 2,
 }
 
 impl TaskTag {
@@ -33,6 +39,7 @@ impl TaskTag {
     pub fn from_u8(b: u8) -> Option<Self> {
         match b {
             1 => Some(Self::Embed),
+            2 => Some(Self::Generate),
             _ => None,
         }
     }
@@ -41,6 +48,7 @@ impl TaskTag {
     pub fn name(self) -> &'static str {
         match self {
             Self::Embed => "embed",
+            Self::Generate => "generate",
         }
     }
 }
@@ -49,6 +57,19 @@ impl fmt::Display for TaskTag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// How far a running job is, for logs and the status endpoint: `done` of `total`
+/// `unit`s (`total` is an upper bound: a `generate` job may stop early at the
+/// end-of-turn token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Units finished.
+    pub done: u64,
+    /// Units the job has at most.
+    pub total: u64,
+    /// What is counted (`"inputs"`, `"tokens"`).
+    pub unit: &'static str,
 }
 
 /// One kind of job the agent can compute and verify.
@@ -66,8 +87,12 @@ pub trait Task {
     fn model_files(spec: &Self::Spec) -> Vec<ModelFile>;
     /// Loads the model from `dir`, whose files the engine has just verified.
     fn load(dir: &Path, spec: &Self::Spec, device: &Device) -> Result<Self::Model, InferenceError>;
-    /// The canonical result bytes (provider side).
-    fn compute(model: &Self::Model, spec: &Self::Spec) -> Result<Vec<u8>, InferenceError>;
+    /// The canonical result bytes (provider side), reporting progress as it goes.
+    fn compute(
+        model: &Self::Model,
+        spec: &Self::Spec,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Vec<u8>, InferenceError>;
     /// Checks a provider's bytes, whose hash the engine has already compared with the
     /// chain (verifier side).
     fn check(
@@ -95,8 +120,25 @@ impl Task for EmbedTask {
     fn load(dir: &Path, spec: &EmbedSpec, device: &Device) -> Result<BertEmbedder, InferenceError> {
         BertEmbedder::load_verified(dir, &spec.model, device)
     }
-    fn compute(model: &BertEmbedder, spec: &EmbedSpec) -> Result<Vec<u8>, InferenceError> {
-        Ok(model.compute(spec)?.to_bytes())
+    fn compute(
+        model: &BertEmbedder,
+        spec: &EmbedSpec,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Vec<u8>, InferenceError> {
+        let total = spec.inputs.len() as u64;
+        let unit = "inputs";
+        progress(Progress {
+            done: 0,
+            total,
+            unit,
+        });
+        let bytes = model.compute(spec)?.to_bytes();
+        progress(Progress {
+            done: total,
+            total,
+            unit,
+        });
+        Ok(bytes)
     }
     fn check(
         model: &BertEmbedder,
@@ -107,6 +149,45 @@ impl Task for EmbedTask {
     }
 }
 
+/// Task `generate` (see [`crate::GenerateModel`]): one GGUF file, decoding on the
+/// provider, one teacher-forced pass on the verifier.
+#[derive(Debug, Clone, Copy)]
+pub struct GenerateTask;
+
+impl Task for GenerateTask {
+    const TAG: TaskTag = TaskTag::Generate;
+    type Spec = GenerateSpec;
+    type Model = GenerateModel;
+
+    fn validate(spec: &GenerateSpec) -> Result<(), InferenceError> {
+        spec.validate()
+    }
+    fn model_files(spec: &GenerateSpec) -> Vec<ModelFile> {
+        spec.model_files()
+    }
+    fn load(
+        dir: &Path,
+        spec: &GenerateSpec,
+        device: &Device,
+    ) -> Result<GenerateModel, InferenceError> {
+        GenerateModel::load_verified(dir, spec.model, device)
+    }
+    fn compute(
+        model: &GenerateModel,
+        spec: &GenerateSpec,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Vec<u8>, InferenceError> {
+        Ok(model.generate(spec, progress)?.to_bytes())
+    }
+    fn check(
+        model: &GenerateModel,
+        spec: &GenerateSpec,
+        provider_bytes: &[u8],
+    ) -> Result<Verdict, InferenceError> {
+        model.check(spec, provider_bytes, LOGIT_TOLERANCE)
+    }
+}
+
 /// A job of any task this build runs. JSON: `{"task": "embed", ...the task's spec}`;
 /// an unknown task is a parse error naming the known ones.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -114,6 +195,8 @@ impl Task for EmbedTask {
 pub enum JobSpec {
     /// Sentence embeddings.
     Embed(EmbedSpec),
+    /// Chat completion.
+    Generate(GenerateSpec),
 }
 
 impl JobSpec {
@@ -127,6 +210,7 @@ impl JobSpec {
     pub fn task(&self) -> TaskTag {
         match self {
             Self::Embed(_) => TaskTag::Embed,
+            Self::Generate(_) => TaskTag::Generate,
         }
     }
 }
@@ -217,10 +301,11 @@ impl Engine {
         &self,
         spec: &T::Spec,
         model_dir: &Path,
+        progress: &mut dyn FnMut(Progress),
     ) -> Result<ComputedResult, InferenceError> {
         T::validate(spec)?;
         let model = self.model::<T>(spec, model_dir)?;
-        let bytes = T::compute(&model, spec)?;
+        let bytes = T::compute(&model, spec, progress)?;
         let hash = Hash32::of(&bytes);
         Ok(ComputedResult { bytes, hash })
     }
@@ -252,8 +337,21 @@ impl Engine {
         job: &JobSpec,
         model_dir: &Path,
     ) -> Result<ComputedResult, InferenceError> {
+        self.compute_with_progress(job, model_dir, &mut |_| {})
+    }
+
+    /// [`Self::compute`], calling `progress` as the job advances (for `generate`: after
+    /// every token). The callback runs on the computing thread: keep it cheap (e.g.
+    /// store into an atomic or a watch channel).
+    pub fn compute_with_progress(
+        &self,
+        job: &JobSpec,
+        model_dir: &Path,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<ComputedResult, InferenceError> {
         match job {
-            JobSpec::Embed(spec) => self.compute_task::<EmbedTask>(spec, model_dir),
+            JobSpec::Embed(spec) => self.compute_task::<EmbedTask>(spec, model_dir, progress),
+            JobSpec::Generate(spec) => self.compute_task::<GenerateTask>(spec, model_dir, progress),
         }
     }
 
@@ -271,6 +369,9 @@ impl Engine {
             JobSpec::Embed(spec) => {
                 self.verify_task::<EmbedTask>(spec, model_dir, provider_bytes, onchain_hash)
             }
+            JobSpec::Generate(spec) => {
+                self.verify_task::<GenerateTask>(spec, model_dir, provider_bytes, onchain_hash)
+            }
         }
     }
 }
@@ -282,13 +383,26 @@ mod tests {
 
     #[test]
     fn unknown_task_is_refused_with_the_known_ones() {
-        let err = JobSpec::from_json(r#"{"task":"generate","inputs":[]}"#).unwrap_err();
+        let err = JobSpec::from_json(r#"{"task":"translate","inputs":[]}"#).unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, InferenceError::InvalidSpec { .. }));
         assert!(
-            text.contains("generate") && text.contains("embed"),
+            text.contains("translate") && text.contains("embed") && text.contains("generate"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn generate_spec_parses_as_a_job() {
+        let h = Hash32([1; 32]).to_hex();
+        let json = format!(
+            r#"{{"task":"generate","model":"{h}","messages":[{{"role":"user","content":"Hi"}}],"max_new_tokens":8,"decoding":{{"mode":"sample","temperature_milli":700,"top_p_milli":900,"seed":1}}}}"#
+        );
+        let job = JobSpec::from_json(&json).unwrap();
+        assert_eq!(job.task(), TaskTag::Generate);
+        assert_eq!(serde_json::to_string(&job).unwrap(), json);
+        let extra = json.replace(r#""max_new_tokens":8"#, r#""max_new_tokens":8,"n":1"#);
+        assert!(JobSpec::from_json(&extra).is_err());
     }
 
     #[test]
@@ -307,6 +421,8 @@ mod tests {
     #[test]
     fn tags_round_trip() {
         assert_eq!(TaskTag::from_u8(TaskTag::Embed as u8), Some(TaskTag::Embed));
+        assert_eq!(TaskTag::from_u8(2), Some(TaskTag::Generate));
+        assert_eq!(TaskTag::Generate.to_string(), "generate");
         assert_eq!(TaskTag::from_u8(0), None);
         assert_eq!(TaskTag::Embed.to_string(), "embed");
     }

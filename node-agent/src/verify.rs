@@ -51,6 +51,15 @@ pub enum Acceptance {
         /// How many values differ at all.
         differing_values: u64,
     },
+    /// `generate`: every generated token is consistent with the decoding rule within
+    /// [`crate::LOGIT_TOLERANCE`] on the verifier's teacher-forced logits.
+    RuleConsistent {
+        /// Tokens checked.
+        tokens: u32,
+        /// The tightest check's gap in millionths of a logit (greedy: the largest
+        /// `max z − z_t`), clamped at 0.
+        max_gap_micro: u32,
+    },
 }
 
 /// Which header field disagreed with the job.
@@ -78,6 +87,22 @@ pub enum HeaderField {
     Dim,
     /// Quantisation scale.
     ScaleLog2,
+    /// `generate`: decoding mode (0 greedy, 1 sample).
+    Decoding,
+    /// `generate`: temperature in thousandths.
+    TemperatureMilli,
+    /// `generate`: nucleus mass in thousandths.
+    TopPMilli,
+    /// `generate`: sampling seed.
+    Seed,
+    /// `generate`: token limit.
+    MaxNewTokens,
+    /// `generate`: digest of the chat messages.
+    MessagesDigest,
+    /// `generate`: number of prompt tokens.
+    PromptTokens,
+    /// `generate`: digest of the prompt token ids.
+    PromptDigest,
 }
 
 impl fmt::Display for HeaderField {
@@ -94,6 +119,14 @@ impl fmt::Display for HeaderField {
             Self::N => "n",
             Self::Dim => "dim",
             Self::ScaleLog2 => "scale_log2",
+            Self::Decoding => "decoding",
+            Self::TemperatureMilli => "temperature_milli",
+            Self::TopPMilli => "top_p_milli",
+            Self::Seed => "seed",
+            Self::MaxNewTokens => "max_new_tokens",
+            Self::MessagesDigest => "messages_digest",
+            Self::PromptTokens => "prompt_tokens",
+            Self::PromptDigest => "prompt_digest",
         })
     }
 }
@@ -136,6 +169,30 @@ pub enum Rejection {
         component: u16,
         /// How many values exceed the tolerance.
         values_over: u64,
+    },
+    /// `generate`: the token ids break the stopping rule (an end-of-turn token before
+    /// the end, a missing one, too many tokens, an id outside the vocabulary).
+    #[error("generated tokens break the stopping rule: {reason}")]
+    StopRule {
+        /// What is wrong.
+        reason: String,
+    },
+    /// `generate`: the text is not the decoding of the token ids.
+    #[error("result text differs from the decoded token ids from byte {at_byte}")]
+    TextMismatch {
+        /// First differing byte.
+        at_byte: u64,
+    },
+    /// `generate`: a token is not what the decoding rule allows on the verifier's
+    /// teacher-forced logits, even with the tolerance.
+    #[error("generated token {token} at position {position} breaks the decoding rule: {reason}")]
+    OffRule {
+        /// Position among the generated tokens (0 = first).
+        position: u32,
+        /// The token id.
+        token: u32,
+        /// Which check failed, with its numbers.
+        reason: String,
     },
 }
 
