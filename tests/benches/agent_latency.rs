@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use ntx_node_agent::{AgentConfig, BertFiles, TinyBert, write_tiny_bert};
 use ntx_offchain::Network;
 use ntx_offchain::builder::JobTerms;
-use ntx_offchain::client::{EscrowClient, JobSpecDoc, LockRequest, SpecSource};
+use ntx_offchain::client::{JobSpecDoc, LockRequest, SpecSource};
 use ntx_offchain::protocol::{Address, JobState};
 use ntx_offchain::wallet::{KeyRole, Signer, SigningKey, Wallet};
 use ntx_tests::LiveDevnet;
@@ -65,13 +65,7 @@ async fn bench() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     let live = LiveDevnet::start(SLOT_MS).await;
-    let deployer = live.wallet(1, 100, 0);
-    let info = EscrowClient::deploy(live.chain.clone(), Network::Devnet, &live.ntx, &deployer)
-        .await
-        .expect("deploys");
-    let client = EscrowClient::connect(live.chain.clone(), &info)
-        .await
-        .expect("connects");
+    let (info, client) = live.deploy().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let deployment = dir.path().join("deployment.json");
     info.save(&deployment).expect("saved");

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use ntx_devnet::{ClockMode, Devnet, DevnetConfig};
 use ntx_offchain::Network;
 use ntx_offchain::chain::{Blockfrost, ChainProvider};
+use ntx_offchain::client::{DeploymentInfo, EscrowClient};
 use ntx_offchain::protocol::Asset;
 use ntx_offchain::wallet::{SigningKey, Wallet};
 use tokio_util::sync::CancellationToken;
@@ -79,6 +80,19 @@ impl LiveDevnet {
                 .expect("the faucet pays");
         }
         wallet
+    }
+
+    /// Deploys the escrow for the devnet NTX (paid by a fresh funded wallet)
+    /// and connects a client to it.
+    pub async fn deploy(&self) -> (DeploymentInfo, EscrowClient) {
+        let deployer = self.wallet(1, 100, 0);
+        let info = EscrowClient::deploy(self.chain.clone(), Network::Devnet, &self.ntx, &deployer)
+            .await
+            .expect("deploys");
+        let client = EscrowClient::connect(self.chain.clone(), &info)
+            .await
+            .expect("connects");
+        (info, client)
     }
 
     /// Moves the clock `slots` forward and puts a block at the new slot, so

@@ -140,13 +140,7 @@ impl World {
     async fn new() -> World {
         init_logs();
         let live = LiveDevnet::start(SLOT_MS).await;
-        let deployer = live.wallet(1, 100, 0);
-        let info = EscrowClient::deploy(live.chain.clone(), Network::Devnet, &live.ntx, &deployer)
-            .await
-            .expect("deploys");
-        let client = EscrowClient::connect(live.chain.clone(), &info)
-            .await
-            .expect("connects");
+        let (info, client) = live.deploy().await;
         let dir = tempfile::tempdir().expect("a temp dir");
         let deployment = dir.path().join("deployment.json");
         info.save(&deployment).expect("deployment saved");

@@ -32,13 +32,7 @@ fn address(w: &Wallet) -> Address {
 
 async fn setup() -> Setup {
     let live = LiveDevnet::start(SLOT_MS).await;
-    let deployer = live.wallet(1, 100, 0);
-    let info = EscrowClient::deploy(live.chain.clone(), Network::Devnet, &live.ntx, &deployer)
-        .await
-        .expect("deploys");
-    let client = EscrowClient::connect(live.chain.clone(), &info)
-        .await
-        .expect("connects");
+    let (_, client) = live.deploy().await;
     let mut verifiers: Vec<Wallet> = (0..3).map(|i| live.wallet(0x30 + i, 0, 0)).collect();
     verifiers.sort_by_key(|v| v.public_key());
     Setup {
