@@ -54,8 +54,17 @@ fn still_works(d: &Devnet) {
         .expect("an honest payment after the fuzzing is accepted");
 }
 
+/// `cases` per property, unless `PROPTEST_CASES` asks for another number.
+fn config(cases: u32) -> ProptestConfig {
+    let mut config = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = cases;
+    }
+    config
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(config(256))]
 
     #[test]
     fn arbitrary_bytes_are_rejected_as_a_ledger_rule(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
@@ -147,14 +156,14 @@ async fn bad_http_requests_get_a_4xx_with_a_reason() {
     let base = format!("http://{api}/api/v0");
     let http = reqwest::Client::new();
 
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(64));
+    let mut runner = proptest::test_runner::TestRunner::new(config(64));
     let garbage = (
         prop::collection::vec(any::<u8>(), 0..300),
         "[a-zA-Z0-9_%.~-]{0,70}",
         0usize..10,
     );
     let mut cases = Vec::new();
-    for _ in 0..64 {
+    for _ in 0..runner.config().cases {
         let tree = garbage.new_tree(&mut runner).unwrap();
         cases.push(tree.current());
     }

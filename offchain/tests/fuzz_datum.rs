@@ -84,8 +84,17 @@ fn valid_datum() -> JobDatum {
     }
 }
 
+/// `cases` per property, unless `PROPTEST_CASES` asks for another number.
+fn config(cases: u32) -> ProptestConfig {
+    let mut config = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = cases;
+    }
+    config
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(config(512))]
 
     #[test]
     fn arbitrary_bytes_never_panic_the_data_decoder(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
