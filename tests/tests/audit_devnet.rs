@@ -111,7 +111,10 @@ fn an_escrow_left_past_settle_by_is_overdue() {
     let mut history = s.history.clone();
     let settle_by = job(&check(&history, Network::Devnet), &s.jobs.open).settle_by;
     history.now_ms = settle_by;
-    assert!(check(&history, Network::Devnet).is_clean(), "not yet overdue at settle_by");
+    assert!(
+        check(&history, Network::Devnet).is_clean(),
+        "not yet overdue at settle_by"
+    );
     history.now_ms = settle_by + 1;
     let audit = check(&history, Network::Devnet);
     let overdue = audit.findings_for(Rule::Overdue);
