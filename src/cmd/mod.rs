@@ -2,6 +2,7 @@
 //! commands share their flags and errors through `common`.
 
 mod agent;
+mod audit;
 mod bench;
 mod common;
 mod demo;
@@ -41,6 +42,8 @@ enum Command {
     Job(job::Args),
     /// Settle every escrow that is due (claims and refunds), as a keeper.
     Settle(settle::Args),
+    /// Replay every escrow from the chain and check it against the protocol.
+    Audit(audit::Args),
     /// Run a provider or verifier node agent.
     Agent(agent::Args),
 }
@@ -61,6 +64,7 @@ impl Cli {
             Command::Deploy(args) => deploy::run(args, &self.chain),
             Command::Job(args) => job::run(args, &self.chain),
             Command::Settle(args) => settle::run(args, &self.chain),
+            Command::Audit(args) => audit::run(args, &self.chain),
             Command::Agent(args) => agent::run(args, &self.chain).map_err(failed),
         }
     }

@@ -400,17 +400,25 @@ fn build() -> Scenario {
     };
     let target = Target::of(&deployment.script);
     let chain = DevnetChain::new(world.devnet.clone(), Blocks::AfterSubmit);
-    let history = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(collect_history(
-            &chain,
-            target.clone(),
-            Network::Devnet,
-            SlotRange::default(),
-        ))
-        .expect("the history is collected");
+    // On a thread of its own: callers may be inside an async runtime.
+    let history = {
+        let target = target.clone();
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(collect_history(
+                    &chain,
+                    target,
+                    Network::Devnet,
+                    SlotRange::default(),
+                ))
+                .expect("the history is collected")
+        })
+        .join()
+        .expect("the collector thread")
+    };
     Scenario {
         world,
         deployment,

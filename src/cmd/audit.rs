@@ -1,0 +1,169 @@
+//! `ntx audit`: replay every escrow of a deployment from the chain and check
+//! each step against the protocol (docs/PROTOCOL.md, "What `ntx audit`
+//! checks"). Trusts only the chain provider. Exit code 1 when a rule is
+//! broken, 2 on bad input, so it can run in CI or cron.
+
+use std::path::PathBuf;
+
+use ntx_offchain::Blueprint;
+use ntx_offchain::audit::{self, SlotRange, Target};
+use ntx_offchain::chain::Blockfrost;
+use ntx_offchain::protocol::Asset;
+
+use super::common::{ChainArgs, CliError};
+
+/// Arguments of `ntx audit` (with the global --network, --provider-url,
+/// --deployment and --json).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The settlement asset instead of a deployment file, as `<policy hex>.<name hex>`
+    /// (or the policy and name hex run together); the escrow script follows
+    /// from the blueprint this `ntx` was built with.
+    #[arg(long)]
+    settlement: Option<String>,
+    /// With --settlement: the script hash (hex) of a deployment built from
+    /// another blueprint.
+    #[arg(long, requires = "settlement")]
+    script_hash: Option<String>,
+    /// First slot to audit (default: genesis). Escrows locked earlier and
+    /// settled in the range are still checked.
+    #[arg(long)]
+    from_slot: Option<u64>,
+    /// Last slot to audit (default: the tip); escrows are judged overdue as of this slot.
+    #[arg(long)]
+    to_slot: Option<u64>,
+    /// Also write a self-contained HTML report (with a chart) to this file.
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
+}
+
+fn usage(message: impl Into<String>) -> CliError {
+    CliError::Usage(message.into())
+}
+
+/// `<policy>.<name>` or `<policy><name>` in hex.
+fn parse_asset(s: &str) -> Result<Asset, CliError> {
+    let s = s.trim();
+    let (policy, name) = match s.split_once('.') {
+        Some((p, n)) => (p, n),
+        None if s.len() >= 56 && s.is_char_boundary(56) => s.split_at(56),
+        None => (s, ""),
+    };
+    let bad = || {
+        usage(format!(
+            "{s:?} is not a settlement asset: write <policy id hex>.<asset name hex>, e.g. edfd7a1d77bcb8b884c474bdc92a16002d1fb720e454fa6e99344479.4e5458"
+        ))
+    };
+    let policy = hex::decode(policy)
+        .ok()
+        .and_then(|p| <[u8; 28]>::try_from(p).ok())
+        .ok_or_else(bad)?;
+    let name = hex::decode(name)
+        .ok()
+        .filter(|n| n.len() <= 32)
+        .ok_or_else(bad)?;
+    Ok(Asset { policy, name })
+}
+
+fn parse_script_hash(s: &str) -> Result<[u8; 28], CliError> {
+    hex::decode(s.trim())
+        .ok()
+        .and_then(|h| <[u8; 28]>::try_from(h).ok())
+        .ok_or_else(|| {
+            usage(format!(
+                "{s:?} is not a script hash: give 56 hex characters"
+            ))
+        })
+}
+
+/// The deployment to audit, from the flags.
+fn target(args: &Args, chain: &ChainArgs) -> Result<Target, CliError> {
+    if let Some(settlement) = &args.settlement {
+        if chain.deployment.is_some() {
+            return Err(usage("give either --deployment or --settlement, not both"));
+        }
+        let settlement = parse_asset(settlement)?;
+        let script_hash = match &args.script_hash {
+            Some(h) => parse_script_hash(h)?,
+            None => Blueprint::embedded()
+                .escrow(&settlement)
+                .map_err(|e| CliError::Failed(format!("the embedded blueprint: {e}")))?
+                .hash(),
+        };
+        return Ok(Target {
+            script_hash,
+            settlement,
+        });
+    }
+    if chain.deployment.is_none() && !chain.deployment_path().exists() {
+        return Err(usage(format!(
+            "no deployment to audit: pass --deployment <file> or --settlement <policy>.<name> (there is no {})",
+            chain.deployment_path().display()
+        )));
+    }
+    let info = chain.deployment_info()?;
+    Ok(Target {
+        script_hash: parse_script_hash(&info.script_hash)?,
+        settlement: info.settlement().map_err(|e| usage(e.to_string()))?,
+    })
+}
+
+/// Runs `ntx audit`.
+pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
+    let target = target(&args, chain)?;
+    if let (Some(from), Some(to)) = (args.from_slot, args.to_slot)
+        && from > to
+    {
+        return Err(usage(format!(
+            "--from-slot {from} is after --to-slot {to}: give a non-empty range"
+        )));
+    }
+    let network = chain.network;
+    let provider = Blockfrost::for_network(network, chain.provider_url.as_deref())
+        .map_err(|e| usage(e.to_string()))?;
+    let range = SlotRange {
+        from: args.from_slot,
+        to: args.to_slot,
+    };
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))?;
+    let history = runtime
+        .block_on(audit::collect_history(&provider, target, network, range))
+        .map_err(|e| match e {
+            audit::AuditError::Range(m) => usage(m),
+            other => CliError::Failed(other.to_string()),
+        })?;
+    let report = audit::check(&history, network);
+    if chain.json {
+        println!("{}", audit::render_json(&report));
+    } else {
+        print!("{}", audit::render_table(&report));
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, audit::render_html(&report))
+            .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))?;
+        eprintln!("HTML report written to {}", path.display());
+    }
+    match report.findings.len() {
+        0 => Ok(()),
+        n => Err(CliError::Failed(format!(
+            "the audit found {n} finding(s): each names the rule and the transaction"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settlement_assets_read_with_or_without_a_dot() {
+        let unit = "edfd7a1d77bcb8b884c474bdc92a16002d1fb720e454fa6e99344479";
+        let dotted = parse_asset(&format!("{unit}.4e5458")).expect("dotted");
+        let joined = parse_asset(&format!("{unit}4e5458")).expect("joined");
+        assert_eq!(dotted, joined);
+        assert_eq!(dotted, Asset::mainnet_ntx());
+        assert!(matches!(parse_asset("zz.00"), Err(CliError::Usage(_))));
+        assert!(matches!(parse_asset("abcd"), Err(CliError::Usage(_))));
+    }
+}
