@@ -205,6 +205,10 @@ fn the_reports_say_the_same_in_three_formats() {
     );
 
     let html = render_html(&audit);
+    // To look at the report: NTX_AUDIT_HTML=/tmp/audit.html cargo test --test audit_devnet
+    if let Some(path) = std::env::var_os("NTX_AUDIT_HTML") {
+        std::fs::write(path, &html).expect("written");
+    }
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(
         html.contains("<svg") && html.contains("<polyline"),

@@ -141,7 +141,7 @@ fn esc(s: &str) -> String {
 /// The chart: NTX locked, paid and refunded after each transaction, as step lines.
 fn chart(audit: &Audit) -> String {
     let (w, h) = (860.0_f64, 320.0_f64);
-    let (left, right, top, bottom) = (80.0, 20.0, 20.0, 50.0);
+    let (left, right, top, bottom) = (80.0, 20.0, 36.0, 50.0);
     let points = &audit.timeline;
     let mut svg = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="NTX locked, paid and refunded over time">"#
@@ -220,9 +220,8 @@ fn chart(audit: &Audit) -> String {
         let lx = left + 10.0 + 110.0 * k as f64;
         let _ = write!(
             svg,
-            r#"<rect x="{lx}" y="{top}" width="12" height="12" fill="{color}"/><text x="{:.1}" y="{:.1}" font-size="12">{name}</text>"#,
-            lx + 16.0,
-            top + 10.0
+            r#"<rect x="{lx}" y="8" width="12" height="12" fill="{color}"/><text x="{:.1}" y="18" font-size="12">{name}</text>"#,
+            lx + 16.0
         );
     }
     svg.push_str("</svg>");
