@@ -1,0 +1,516 @@
+//! Faults in the agents' lives, end to end: one provider and three verifiers (2-of-3),
+//! each a real `ntx_node_agent::run_agent` with its own SQLite state, on a devnet
+//! served over HTTP with a running clock (200 ms slots), computing on the tiny BERT.
+//! The provider is stopped at each stage of a job that `agent_daemon.rs` does not
+//! already cover (it has "after inference, before submit", "submit recorded but never
+//! sent" and "submit removed by a rollback"): after submitting (before a quorum),
+//! after a quorum (before claiming) and after claiming. On restart the chain must hold
+//! exactly one Submit and one Claim for the job, and the provider must be paid once.
+//! Submits are counted from the transaction metadata under the escrow's label; claims
+//! from the payout address's history (that address receives nothing but claims).
+//!
+//! The stops are the agent's own shutdown (its cancellation token), which drops
+//! whatever the agent was awaiting: the same points a SIGKILL would leave behind,
+//! since every step's state is written to SQLite before the next begins.
+//!
+//! Set `RUST_LOG=ntx_node_agent=debug` to watch the agents.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ntx_node_agent::{AgentConfig, BertFiles, HttpState, Store, TinyBert, write_tiny_bert};
+use ntx_offchain::Network;
+use ntx_offchain::builder::{EscrowUtxo, JobTerms};
+use ntx_offchain::chain::BlockRange;
+use ntx_offchain::client::{EscrowClient, JobSpecDoc, LockRequest, METADATA_LABEL, SpecSource};
+use ntx_offchain::protocol::{Address, JobState};
+use ntx_offchain::wallet::{KeyRole, Signer, SigningKey, Wallet};
+use ntx_tests::LiveDevnet;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const PRICE: u64 = 7_000_000;
+const SLOT_MS: u64 = 200;
+/// Upper bound for anything the agents do here; reaching it fails the test.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn address(w: &Wallet) -> Address {
+    Address::from(w.address().as_pallas())
+}
+
+fn write_key(dir: &Path, name: &str, key: &SigningKey) -> PathBuf {
+    let path = dir.join(format!("{name}.skey"));
+    let text = key.to_text_envelope(KeyRole::Payment).expect("a plain key");
+    std::fs::write(&path, text.as_bytes()).expect("key written");
+    path
+}
+
+/// One agent: its config, and the task running it.
+struct Agent {
+    url: String,
+    cancel: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Agent {
+    fn start(config: AgentConfig) -> Agent {
+        let cancel = CancellationToken::new();
+        let url = format!("http://{}", config.listen);
+        let c = cancel.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = ntx_node_agent::run_agent(config, c).await {
+                panic!("the agent stopped with an error: {e}");
+            }
+        });
+        Agent {
+            url,
+            cancel,
+            task: Some(task),
+        }
+    }
+
+    /// Cancels the agent and waits until it has stopped (graceful shutdown).
+    async fn stop(&mut self) {
+        self.cancel.cancel();
+        if let Some(t) = self.task.take() {
+            t.await.expect("the agent task ends cleanly");
+        }
+    }
+
+    /// The agent's job rows (`GET /jobs`).
+    async fn jobs(&self) -> Vec<serde_json::Value> {
+        let Ok(r) = reqwest::get(format!("{}/jobs", self.url)).await else {
+            return Vec::new();
+        };
+        r.json().await.unwrap_or_default()
+    }
+
+    async fn job(&self, job_id: &[u8; 32]) -> Option<serde_json::Value> {
+        let id = hex::encode(job_id);
+        self.jobs().await.into_iter().find(|j| j["job_id"] == id)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Polls `f` every 200 ms until it gives `Some`, failing after [`PATIENCE`].
+async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(start.elapsed() < PATIENCE, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+struct World {
+    live: LiveDevnet,
+    client: EscrowClient,
+    dir: tempfile::TempDir,
+    deployment: PathBuf,
+    model_dir: PathBuf,
+    model: BertFiles,
+    requester: Wallet,
+    payout: Wallet,
+    agent_key: SigningKey,
+    verifier_keys: Vec<SigningKey>,
+    verifier_ports: Vec<u16>,
+    provider_port: u16,
+}
+
+impl World {
+    async fn new() -> World {
+        init_logs();
+        let live = LiveDevnet::start(SLOT_MS).await;
+        let (info, client) = live.deploy().await;
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let deployment = dir.path().join("deployment.json");
+        info.save(&deployment).expect("deployment saved");
+        let model_dir = dir.path().join("tiny-bert");
+        std::fs::create_dir_all(&model_dir).expect("model dir");
+        let model = write_tiny_bert(&model_dir, &TinyBert::default()).expect("tiny BERT");
+        let mut verifier_keys: Vec<SigningKey> = (0..3u8)
+            .map(|i| SigningKey::from_normal_bytes(&[0x60 + i; 32]))
+            .collect();
+        verifier_keys.sort_by_key(|k| k.public_key());
+        World {
+            requester: live.wallet(2, 100, 10 * PRICE),
+            payout: live.wallet(3, 0, 0),
+            agent_key: SigningKey::from_normal_bytes(&[4; 32]),
+            verifier_ports: (0..3).map(|_| free_port()).collect(),
+            provider_port: free_port(),
+            verifier_keys,
+            client,
+            live,
+            dir,
+            deployment,
+            model_dir,
+            model,
+        }
+    }
+
+    fn agent_wallet(&self) -> Wallet {
+        Wallet::new(Network::Devnet, self.agent_key.clone(), None)
+    }
+
+    fn fund_agent(&self, ada: u64) {
+        self.live
+            .devnet
+            .fund_now(
+                &self.agent_wallet().address().to_bech32(),
+                ada * 1_000_000,
+                0,
+            )
+            .expect("the faucet pays");
+    }
+
+    fn common_toml(&self, name: &str, port: u16) -> String {
+        format!(
+            r#"deployment = "{}"
+state_dir = "{}"
+listen = "127.0.0.1:{port}"
+models = ["{}"]
+poll_interval_ms = 200
+
+[chain]
+network = "devnet"
+provider_url = "{}"
+"#,
+            self.deployment.display(),
+            self.dir.path().join(name).display(),
+            self.model_dir.display(),
+            self.live.url,
+        )
+    }
+
+    fn provider_config(&self) -> AgentConfig {
+        let key = write_key(self.dir.path(), "agent", &self.agent_key);
+        let toml = format!(
+            r#"{}
+[provider]
+agent_key_file = "{}"
+payout_address = "{}"
+price_floor = {PRICE}
+max_concurrent_jobs = 2
+public_url = "http://127.0.0.1:{}"
+submit_margin_secs = 5
+settle_warning_secs = 30
+"#,
+            self.common_toml("provider-state", self.provider_port),
+            key.display(),
+            self.payout.address().to_bech32(),
+            self.provider_port,
+        );
+        AgentConfig::from_toml(&toml).expect("a provider config")
+    }
+
+    fn verifier_config(&self, i: usize) -> AgentConfig {
+        let name = format!("verifier-{i}");
+        let key = write_key(self.dir.path(), &name, &self.verifier_keys[i]);
+        let toml = format!(
+            r#"{}
+[verifier]
+key_file = "{}"
+public_url = "http://127.0.0.1:{}"
+"#,
+            self.common_toml(&format!("{name}-state"), self.verifier_ports[i]),
+            key.display(),
+            self.verifier_ports[i],
+        );
+        AgentConfig::from_toml(&toml).expect("a verifier config")
+    }
+
+    fn verifier_urls(&self) -> Vec<String> {
+        self.verifier_ports
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}"))
+            .collect()
+    }
+
+    fn spec(&self) -> JobSpecDoc {
+        let verifiers: Vec<serde_json::Value> = self
+            .verifier_keys
+            .iter()
+            .zip(self.verifier_urls())
+            .map(|(k, url)| serde_json::json!({"key": hex::encode(k.public_key()), "url": url}))
+            .collect();
+        let doc = serde_json::json!({
+            "version": 1,
+            "job": {
+                "task": "embed",
+                "model": {
+                    "weights": self.model.weights.to_hex(),
+                    "config": self.model.config.to_hex(),
+                    "tokenizer": self.model.tokenizer.to_hex(),
+                },
+                "inputs": ["A man is eating food.", "The new movie is awesome.", "hello world"],
+            },
+            "verifiers": verifiers,
+        });
+        JobSpecDoc::parse(doc.to_string().as_bytes()).expect("a spec")
+    }
+
+    /// Locks one job for the provider and returns its id.
+    async fn lock(&self) -> [u8; 32] {
+        self.lock_with(PRICE, &self.payout, 90_000).await
+    }
+
+    /// Locks one job at `price`, paying `payout`, due `submit_in_ms` from now.
+    async fn lock_with(&self, price: u64, payout: &Wallet, submit_in_ms: u64) -> [u8; 32] {
+        let spec = self.spec();
+        let now = self
+            .client
+            .slot_time(self.client.now_slot().await.expect("now"));
+        let request = LockRequest {
+            terms: JobTerms {
+                requester: address(&self.requester),
+                provider: address(payout),
+                agent: self.agent_key.key_hash(),
+                spec_hash: spec.hash().expect("hash"),
+                price,
+                verifiers: self.verifier_keys.iter().map(|k| k.public_key()).collect(),
+                threshold: 2,
+                submit_by: now + submit_in_ms,
+                settle_by: now + submit_in_ms + 90_000,
+            },
+            spec: SpecSource::Inline(spec.canonical_bytes().expect("canonical")),
+        };
+        let prepared = self
+            .client
+            .lock(&self.requester, vec![request])
+            .await
+            .expect("the lock builds");
+        self.client.send(&prepared, 1).await.expect("locked");
+        prepared.job_ids[0]
+    }
+
+    fn ntx(&self, w: &Wallet) -> u64 {
+        self.live.balance(w).1
+    }
+
+    async fn escrow(&self, job_id: &[u8; 32]) -> Option<EscrowUtxo> {
+        self.client.escrow(job_id).await.ok()
+    }
+
+    /// Submit records on chain for `job_id`.
+    async fn submit_records(&self, job_id: &[u8; 32]) -> usize {
+        let id = format!("0x{}", hex::encode(job_id));
+        self.live
+            .chain
+            .metadata_by_label(METADATA_LABEL)
+            .await
+            .expect("metadata")
+            .iter()
+            .filter(|m| m.json["op"] == "submit" && m.json["job"] == id.as_str())
+            .count()
+    }
+
+    /// Claim transactions on chain: every transaction that paid the payout address,
+    /// which receives nothing else.
+    async fn claim_txs(&self) -> usize {
+        let addr = pallas_addresses::Address::Shelley(self.payout.address().as_pallas().clone());
+        self.live
+            .chain
+            .address_transactions(&addr, BlockRange::ALL)
+            .await
+            .expect("the payout address's history")
+            .len()
+    }
+
+    /// The chain's account of one settled job: one Submit, one Claim, paid once.
+    async fn assert_settled_once(&self, job_id: &[u8; 32]) {
+        assert_eq!(
+            self.submit_records(job_id).await,
+            1,
+            "exactly one Submit on chain"
+        );
+        assert_eq!(self.claim_txs().await, 1, "exactly one Claim on chain");
+        assert_eq!(self.ntx(&self.payout), PRICE, "the provider paid once");
+        assert!(self.escrow(job_id).await.is_none(), "the escrow is spent");
+    }
+}
+
+async fn wait_paid(w: &World, provider: &Agent, job_id: &[u8; 32]) -> serde_json::Value {
+    wait_for("the provider's payout", || async {
+        (w.ntx(&w.payout) == PRICE).then_some(())
+    })
+    .await;
+    wait_for("the provider to record the payment", || async {
+        provider.job(job_id).await.filter(|j| j["stage"] == "paid")
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_stopped_after_submitting_claims_once_after_a_restart() {
+    let w = World::new().await;
+    w.fund_agent(50);
+    let config = w.provider_config();
+    // No verifier runs yet, so the job stays submitted while the provider is down.
+    let mut provider = Agent::start(config.clone());
+    let job_id = w.lock().await;
+    let row = wait_for("the Submit on chain", || async {
+        provider
+            .job(&job_id)
+            .await
+            .filter(|j| j["stage"] == "submitted")
+    })
+    .await;
+    provider.stop().await;
+    drop(provider);
+    assert_eq!(w.submit_records(&job_id).await, 1);
+    assert_eq!(w.claim_txs().await, 0);
+    assert!(matches!(
+        w.escrow(&job_id).await.expect("escrow").datum.state,
+        JobState::Submitted { .. }
+    ));
+
+    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    let mut provider = Agent::start(config);
+    let paid = wait_paid(&w, &provider, &job_id).await;
+    assert_eq!(
+        paid["submit_tx"], row["submit_tx"],
+        "the first Submit was kept"
+    );
+    assert_eq!(paid["compute_runs"], 1, "not recomputed");
+    w.assert_settled_once(&job_id).await;
+    provider.stop().await;
+    for v in &mut verifiers {
+        v.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_stopped_after_a_quorum_claims_once_after_a_restart() {
+    let w = World::new().await;
+    w.fund_agent(50);
+    let config = w.provider_config();
+    let mut provider = Agent::start(config.clone());
+    let job_id = w.lock().await;
+    wait_for("the Submit on chain", || async {
+        provider
+            .job(&job_id)
+            .await
+            .filter(|j| j["stage"] == "submitted")
+    })
+    .await;
+    provider.stop().await;
+    drop(provider);
+    // While the provider's loops are down, only its HTTP API serves its state: the
+    // verifiers fetch the result and push their attestations into it, so that the
+    // provider holds a quorum it has not claimed with.
+    let store = Store::open(&config.state_dir).expect("the provider's state");
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .expect("the provider's port");
+    let router = ntx_node_agent::agent_router(HttpState {
+        store,
+        script_hash: w.client.deployment().script.hash(),
+        roles: vec!["provider"],
+    });
+    let stop_serving = CancellationToken::new();
+    let server = {
+        let c = stop_serving.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { c.cancelled().await })
+                .await
+        })
+    };
+    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    for v in &verifiers {
+        wait_for("an attestation delivered", || async {
+            v.job(&job_id).await.filter(|j| j["stage"] == "pushed")
+        })
+        .await;
+    }
+    stop_serving.cancel();
+    server.await.expect("joined").expect("served");
+    assert_eq!(
+        w.claim_txs().await,
+        0,
+        "nobody claimed while the provider was down"
+    );
+    assert_eq!(w.ntx(&w.payout), 0);
+
+    let mut provider = Agent::start(config);
+    wait_paid(&w, &provider, &job_id).await;
+    w.assert_settled_once(&job_id).await;
+    provider.stop().await;
+    for v in &mut verifiers {
+        v.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_stopped_after_claiming_does_nothing_more_after_a_restart() {
+    let w = World::new().await;
+    w.fund_agent(50);
+    let config = w.provider_config();
+    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    let mut provider = Agent::start(config.clone());
+    let job_id = w.lock().await;
+    let before = wait_paid(&w, &provider, &job_id).await;
+    provider.stop().await;
+    drop(provider);
+    w.assert_settled_once(&job_id).await;
+
+    // Restarted, it reads the paid job back and leaves it alone. A second job locked
+    // afterwards shows the restarted provider has polled the chain past the first one.
+    let mut provider = Agent::start(config);
+    let second = w.lock().await;
+    wait_for("the second job's payout", || async {
+        (w.ntx(&w.payout) == 2 * PRICE).then_some(())
+    })
+    .await;
+    let after = wait_for("the first job still recorded as paid", || async {
+        provider.job(&job_id).await.filter(|j| j["stage"] == "paid")
+    })
+    .await;
+    assert_eq!(
+        after["claim_tx"], before["claim_tx"],
+        "the first Claim was kept"
+    );
+    assert_eq!(after["submit_tx"], before["submit_tx"]);
+    assert_eq!(
+        w.submit_records(&job_id).await,
+        1,
+        "one Submit for the first job"
+    );
+    assert_eq!(
+        w.submit_records(&second).await,
+        1,
+        "one Submit for the second job"
+    );
+    assert_eq!(w.claim_txs().await, 2, "one Claim per job");
+    assert_eq!(w.ntx(&w.payout), 2 * PRICE, "each job paid once");
+    provider.stop().await;
+    for v in &mut verifiers {
+        v.stop().await;
+    }
+}
