@@ -27,6 +27,12 @@ fn the_demo_pays_the_honest_provider_refunds_the_cheat_and_audits_clean() {
     )
     .expect("summary is JSON");
     assert_eq!(summary["findings"], 0, "{summary:#}");
+    // Every claimed and rejected job was re-run by the auditor (no "not re-run" notes).
+    assert_eq!(
+        summary["notes"].as_array().map(Vec::len),
+        Some(0),
+        "{summary:#}"
+    );
     assert_eq!(summary["jobs"], 4);
     for party in ["provider", "cheater", "requester"] {
         assert_eq!(

@@ -35,6 +35,122 @@ pub struct Args {
     /// Also write a self-contained HTML report (with a chart) to this file.
     #[arg(long, value_name = "PATH")]
     html: Option<PathBuf>,
+    /// Re-run every claimed or rejected job with the verifier's rule (fetching
+    /// its spec and result bytes), to catch a quorum that signed a bad result.
+    #[arg(long, requires = "model_dir")]
+    recompute: bool,
+    /// With --recompute: folders of model files (each one model); repeat it.
+    #[arg(long, value_name = "DIR")]
+    model_dir: Vec<PathBuf>,
+}
+
+/// The verifier's rule, run by the node agent's engine, as the auditor's
+/// [`audit::ResultChecker`].
+pub(crate) struct Recheck {
+    chain: std::sync::Arc<dyn ntx_offchain::chain::ChainProvider>,
+    models: ntx_node_agent::ModelIndex,
+    engine: std::sync::Arc<ntx_node_agent::Engine>,
+    http: reqwest::Client,
+}
+
+impl Recheck {
+    /// A checker reading `chain`, with the models in `model_dirs`.
+    pub(crate) fn new(
+        chain: std::sync::Arc<dyn ntx_offchain::chain::ChainProvider>,
+        model_dirs: &[PathBuf],
+    ) -> Result<Recheck, CliError> {
+        let models = ntx_node_agent::ModelIndex::scan(model_dirs)
+            .map_err(|e| usage(format!("--model-dir: {e}")))?;
+        let engine = ntx_node_agent::Engine::on_selected_device()
+            .map_err(|e| CliError::Failed(e.to_string()))?;
+        Ok(Recheck {
+            chain,
+            models,
+            engine: std::sync::Arc::new(engine),
+            http: reqwest::Client::new(),
+        })
+    }
+
+    async fn record(&self, tx: &str) -> Result<serde_json::Value, String> {
+        let id: [u8; 32] = hex::decode(tx)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or("a malformed transaction id")?;
+        self.chain
+            .tx_metadata(&id)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|m| m.label == ntx_offchain::client::METADATA_LABEL)
+            .map(|m| m.json)
+            .ok_or_else(|| format!("transaction {tx} has no ntx-escrow record"))
+    }
+
+    async fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
+        let response = self
+            .http
+            .get(url)
+            .timeout(std::time::Duration::from_secs(20))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("{url}: {e}"))?;
+        Ok(response
+            .bytes()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?
+            .to_vec())
+    }
+
+    async fn run(&self, job: &audit::JobReport) -> Result<ntx_node_agent::Verdict, String> {
+        use ntx_offchain::client::{JobSpecDoc, LockRecord, SpecSource, SubmitRecord};
+        let submit_tx = job.submit_tx.as_deref().ok_or("no submit transaction")?;
+        let submit =
+            SubmitRecord::from_json(&self.record(submit_tx).await?).map_err(|e| e.to_string())?;
+        let lock = LockRecord::from_json(&self.record(&hex::encode(submit.lock_tx)).await?)
+            .map_err(|e| e.to_string())?;
+        let spec = match lock
+            .spec_of(&submit.job_id)
+            .ok_or("the lock record does not name the job")?
+        {
+            SpecSource::Inline(bytes) => bytes.clone(),
+            SpecSource::Url(url) => self.fetch(url).await?,
+        };
+        if hex::encode(ntx_offchain::protocol::blake2b_256(&spec)) != job.spec_hash {
+            return Err("the spec does not hash to the datum's spec_hash".into());
+        }
+        let doc = JobSpecDoc::parse(&spec).map_err(|e| e.to_string())?;
+        let dir = self
+            .models
+            .find(&doc.job)
+            .ok_or("none of the --model-dir folders holds this job's model")?
+            .to_path_buf();
+        let spec =
+            ntx_node_agent::JobSpec::from_json(&doc.job.to_string()).map_err(|e| e.to_string())?;
+        let bytes = self.fetch(&submit.result_url).await?;
+        let hash: ntx_node_agent::Hash32 = job
+            .result_hash
+            .as_deref()
+            .ok_or("no result hash")?
+            .parse()
+            .map_err(|e: ntx_node_agent::HashParseError| e.to_string())?;
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || engine.verify(&spec, &dir, &bytes, &hash))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait::async_trait]
+impl audit::ResultChecker for Recheck {
+    async fn recheck(&self, job: &audit::JobReport) -> audit::Recheck {
+        match self.run(job).await {
+            Ok(v) if v.is_accept() => audit::Recheck::Agrees,
+            Ok(v) => audit::Recheck::Disagrees(format!("{v:?}")),
+            Err(why) => audit::Recheck::Unavailable(why),
+        }
+    }
 }
 
 fn usage(message: impl Into<String>) -> CliError {
@@ -133,7 +249,12 @@ pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
             audit::AuditError::Range(m) => usage(m),
             other => CliError::Failed(other.to_string()),
         })?;
-    let report = audit::check(&history, network);
+    let mut report = audit::check(&history, network);
+    if args.recompute {
+        let checker = Recheck::new(std::sync::Arc::new(provider), &args.model_dir)?;
+        eprintln!("re-running the claimed and rejected jobs …");
+        runtime.block_on(audit::recompute(&mut report, &checker));
+    }
     if chain.json {
         println!("{}", audit::render_json(&report));
     } else {

@@ -429,7 +429,10 @@ async fn demo(args: Args) -> Result<(), CliError> {
     )
     .await
     .map_err(|e| failed("the audit")(e.to_string()))?;
-    let report = audit::check(&history, Network::Devnet);
+    let mut report = audit::check(&history, Network::Devnet);
+    // Re-run every claimed and rejected job with the verifier's rule.
+    let checker = super::audit::Recheck::new(chain.clone(), std::slice::from_ref(&model.dir))?;
+    audit::recompute(&mut report, &checker).await;
     let html = out.join("audit.html");
     std::fs::write(&html, audit::render_html(&report))
         .map_err(|e| failed("the report")(e.to_string()))?;
@@ -462,6 +465,7 @@ async fn demo(args: Args) -> Result<(), CliError> {
         "model": model.name,
         "jobs": ids.len(),
         "findings": report.findings.len(),
+        "notes": report.notes,
         "audit_html": html.display().to_string(),
         "seconds": started.elapsed().as_secs_f64(),
         "provider": {"ntx_units": balance(&payout), "lovelace": lovelace(&payout),
