@@ -128,6 +128,7 @@ struct World {
     deployment: PathBuf,
     model_dir: PathBuf,
     model: BertFiles,
+    llama: ntx_node_agent::Hash32,
     requester: Wallet,
     payout: Wallet,
     agent_key: SigningKey,
@@ -147,6 +148,10 @@ impl World {
         let model_dir = dir.path().join("tiny-bert");
         std::fs::create_dir_all(&model_dir).expect("model dir");
         let model = write_tiny_bert(&model_dir, &TinyBert::default()).expect("tiny BERT");
+        // The same folder serves `generate` jobs: the tiny llama's `model.gguf`.
+        let llama =
+            ntx_node_agent::write_tiny_llama(&model_dir, &ntx_node_agent::TinyLlama::default())
+                .expect("tiny llama");
         let mut verifier_keys: Vec<SigningKey> = (0..3u8)
             .map(|i| SigningKey::from_normal_bytes(&[0x60 + i; 32]))
             .collect();
@@ -164,6 +169,7 @@ impl World {
             deployment,
             model_dir,
             model,
+            llama,
         }
     }
 
@@ -273,9 +279,33 @@ public_url = "http://127.0.0.1:{}"
         self.lock_with(PRICE, &self.payout, 90_000).await
     }
 
+    /// A `generate` job on the tiny llama: greedy, 16 new tokens.
+    fn generate_spec(&self) -> JobSpecDoc {
+        let mut doc = self.spec();
+        doc.job = serde_json::json!({
+            "task": "generate",
+            "model": self.llama.to_hex(),
+            "messages": [{"role": "user", "content": "Say something."}],
+            "max_new_tokens": 16,
+            "decoding": {"mode": "greedy"},
+        });
+        doc
+    }
+
     /// Locks one job at `price`, paying `payout`, due `submit_in_ms` from now.
     async fn lock_with(&self, price: u64, payout: &Wallet, submit_in_ms: u64) -> [u8; 32] {
-        let spec = self.spec();
+        self.lock_spec(self.spec(), price, payout, submit_in_ms)
+            .await
+    }
+
+    /// Locks `spec` at `price`, paying `payout`, due `submit_in_ms` from now.
+    async fn lock_spec(
+        &self,
+        spec: JobSpecDoc,
+        price: u64,
+        payout: &Wallet,
+        submit_in_ms: u64,
+    ) -> [u8; 32] {
         let now = self
             .client
             .slot_time(self.client.now_slot().await.expect("now"));
@@ -823,6 +853,29 @@ async fn a_submit_recorded_but_never_sent_is_sent_as_recorded_after_a_restart() 
     );
     assert_eq!(w.submit_records(&job_id).await, 1);
     assert_eq!(row["compute_runs"], 1);
+    provider.stop().await;
+    for v in &mut verifiers {
+        v.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_generate_job_goes_from_lock_to_payout() {
+    let w = World::new().await;
+    w.fund_agent(50);
+    let mut provider = Agent::start(w.provider_config());
+    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    let before = w.ntx(&w.requester);
+    let job_id = w
+        .lock_spec(w.generate_spec(), PRICE, &w.payout, 90_000)
+        .await;
+    wait_for("the generate job's payout", || async {
+        (w.ntx(&w.payout) == PRICE).then_some(())
+    })
+    .await;
+    assert!(w.escrow(&job_id).await.is_none(), "the escrow is settled");
+    assert_eq!(w.ntx(&w.requester), before - PRICE);
+    assert_eq!(w.submit_records(&job_id).await, 1);
     provider.stop().await;
     for v in &mut verifiers {
         v.stop().await;
