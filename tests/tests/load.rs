@@ -1,0 +1,353 @@
+//! Load: many jobs locked by 10 requesters, served by 3 providers and checked by 3
+//! verifiers (2-of-3), every one a real `ntx_node_agent::run_agent` on a devnet served
+//! over HTTP with a running clock, computing on the tiny BERT. Every job must end paid
+//! (read from the chain: each provider's payout address holds its jobs' price, no
+//! escrow is left), and the auditor (`collect_history` + `check` over the whole chain)
+//! must find nothing.
+//!
+//! The short variant runs in CI (60 jobs, 200 ms slots). The full one (1,000 jobs,
+//! 1-second slots) is run by hand and prints its figures:
+//!
+//! ```text
+//! cargo test -p ntx-tests --release --test load -- --ignored --nocapture
+//! ```
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ntx_node_agent::{AgentConfig, BertFiles, TinyBert, write_tiny_bert};
+use ntx_offchain::Network;
+use ntx_offchain::audit::{Outcome, SlotRange, Target, check, collect_history, render_table};
+use ntx_offchain::builder::JobTerms;
+use ntx_offchain::client::{JobSpecDoc, LockRequest, SpecSource};
+use ntx_offchain::protocol::Address;
+use ntx_offchain::wallet::{KeyRole, Signer, SigningKey, Wallet};
+use ntx_tests::LiveDevnet;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const PRICE: u64 = 1_000_000;
+const REQUESTERS: usize = 10;
+const PROVIDERS: usize = 3;
+const VERIFIERS: usize = 3;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn write_key(dir: &Path, name: &str, key: &SigningKey) -> PathBuf {
+    let path = dir.join(format!("{name}.skey"));
+    let text = key.to_text_envelope(KeyRole::Payment).expect("a plain key");
+    std::fs::write(&path, text.as_bytes()).expect("key written");
+    path
+}
+
+fn address(w: &Wallet) -> Address {
+    Address::from(w.address().as_pallas())
+}
+
+struct Agent {
+    cancel: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Agent {
+    fn start(config: AgentConfig) -> Agent {
+        let cancel = CancellationToken::new();
+        let c = cancel.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = ntx_node_agent::run_agent(config, c).await {
+                panic!("the agent stopped with an error: {e}");
+            }
+        });
+        Agent {
+            cancel,
+            task: Some(task),
+        }
+    }
+
+    async fn stop(&mut self) {
+        self.cancel.cancel();
+        if let Some(t) = self.task.take() {
+            t.await.expect("the agent task ends cleanly");
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+struct Load {
+    jobs: usize,
+    slot_ms: u64,
+    /// Gives up (fails) when the jobs are not all settled by then.
+    patience: Duration,
+}
+
+async fn run(load: Load) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let started = Instant::now();
+    let live = LiveDevnet::start(load.slot_ms).await;
+    let (info, client) = live.deploy().await;
+    let client = Arc::new(client);
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let deployment = dir.path().join("deployment.json");
+    info.save(&deployment).expect("deployment saved");
+    let model_dir = dir.path().join("tiny-bert");
+    std::fs::create_dir_all(&model_dir).expect("model dir");
+    let model: BertFiles = write_tiny_bert(&model_dir, &TinyBert::default()).expect("tiny BERT");
+
+    let mut verifier_keys: Vec<SigningKey> = (0..VERIFIERS as u8)
+        .map(|i| SigningKey::from_normal_bytes(&[0x60 + i; 32]))
+        .collect();
+    verifier_keys.sort_by_key(|k| k.public_key());
+    let verifier_ports: Vec<u16> = (0..VERIFIERS).map(|_| free_port()).collect();
+    let agent_keys: Vec<SigningKey> = (0..PROVIDERS as u8)
+        .map(|i| SigningKey::from_normal_bytes(&[0x40 + i; 32]))
+        .collect();
+    let payouts: Vec<Wallet> = (0..PROVIDERS as u8)
+        .map(|i| live.wallet(0x50 + i, 0, 0))
+        .collect();
+    // Fees: a Submit and a share of a Claim per job, well under 1 ADA each.
+    let per_provider = load.jobs.div_ceil(PROVIDERS) as u64;
+    for k in &agent_keys {
+        let w = Wallet::new(Network::Devnet, k.clone(), None);
+        live.devnet
+            .fund_now(
+                &w.address().to_bech32(),
+                (20 + 2 * per_provider) * 1_000_000,
+                0,
+            )
+            .expect("the faucet pays");
+    }
+    let per_requester = load.jobs.div_ceil(REQUESTERS);
+    let requesters: Vec<Arc<Wallet>> = (0..REQUESTERS as u8)
+        .map(|i| {
+            Arc::new(live.wallet(
+                0x10 + i,
+                20 + 5 * per_requester as u64,
+                per_requester as u64 * PRICE,
+            ))
+        })
+        .collect();
+
+    let common = |name: &str, port: u16| {
+        format!(
+            "deployment = \"{}\"\nstate_dir = \"{}\"\nlisten = \"127.0.0.1:{port}\"\n\
+             models = [\"{}\"]\npoll_interval_ms = 200\n\n[chain]\nnetwork = \"devnet\"\n\
+             provider_url = \"{}\"\n",
+            deployment.display(),
+            dir.path().join(name).display(),
+            model_dir.display(),
+            live.url,
+        )
+    };
+    let mut agents = Vec::new();
+    for (i, key) in verifier_keys.iter().enumerate() {
+        let name = format!("verifier-{i}");
+        let file = write_key(dir.path(), &name, key);
+        let toml = format!(
+            "{}\n[verifier]\nkey_file = \"{}\"\npublic_url = \"http://127.0.0.1:{}\"\n",
+            common(&format!("{name}-state"), verifier_ports[i]),
+            file.display(),
+            verifier_ports[i],
+        );
+        agents.push(Agent::start(
+            AgentConfig::from_toml(&toml).expect("a verifier config"),
+        ));
+    }
+    for (i, key) in agent_keys.iter().enumerate() {
+        let name = format!("provider-{i}");
+        let port = free_port();
+        let file = write_key(dir.path(), &name, key);
+        let toml = format!(
+            "{}\n[provider]\nagent_key_file = \"{}\"\npayout_address = \"{}\"\n\
+             price_floor = {PRICE}\nmax_concurrent_jobs = 4\n\
+             public_url = \"http://127.0.0.1:{port}\"\nsubmit_margin_secs = 5\n\
+             settle_warning_secs = 30\n",
+            common(&format!("{name}-state"), port),
+            file.display(),
+            payouts[i].address().to_bech32(),
+        );
+        agents.push(Agent::start(
+            AgentConfig::from_toml(&toml).expect("a provider config"),
+        ));
+    }
+
+    let verifiers: Vec<serde_json::Value> = verifier_keys
+        .iter()
+        .zip(&verifier_ports)
+        .map(|(k, p)| {
+            serde_json::json!({"key": hex::encode(k.public_key()), "url": format!("http://127.0.0.1:{p}")})
+        })
+        .collect();
+    let spec = JobSpecDoc::parse(
+        serde_json::json!({
+            "version": 1,
+            "job": {
+                "task": "embed",
+                "model": {
+                    "weights": model.weights.to_hex(),
+                    "config": model.config.to_hex(),
+                    "tokenizer": model.tokenizer.to_hex(),
+                },
+                "inputs": ["A man is eating food.", "The new movie is awesome.", "hello world"],
+            },
+            "verifiers": verifiers,
+        })
+        .to_string()
+        .as_bytes(),
+    )
+    .expect("a spec");
+
+    // Each requester locks its share one job per transaction (a batch needs one seed
+    // UTxO per job), round robin over the providers; the ten requesters lock concurrently.
+    let lock_start = Instant::now();
+    let mut lockers = Vec::new();
+    for (r, requester) in requesters.iter().enumerate() {
+        let client = client.clone();
+        let requester = requester.clone();
+        let spec = spec.clone();
+        let agents: Vec<[u8; 28]> = agent_keys.iter().map(|k| k.key_hash()).collect();
+        let payouts: Vec<Address> = payouts.iter().map(address).collect();
+        let vkeys: Vec<[u8; 32]> = verifier_keys.iter().map(|k| k.public_key()).collect();
+        let mine = (0..load.jobs).filter(|j| j % REQUESTERS == r).count();
+        lockers.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            let mut n = 0;
+            while n < mine {
+                let now = client.slot_time(client.now_slot().await.expect("now"));
+                let batch = 1;
+                let requests = (0..batch)
+                    .map(|b| {
+                        let p = (r + n + b) % PROVIDERS;
+                        LockRequest {
+                            terms: JobTerms {
+                                requester: address(&requester),
+                                provider: payouts[p],
+                                agent: agents[p],
+                                spec_hash: spec.hash().expect("hash"),
+                                price: PRICE,
+                                verifiers: vkeys.clone(),
+                                threshold: 2,
+                                submit_by: now + 3_600_000,
+                                settle_by: now + 7_200_000,
+                            },
+                            spec: SpecSource::Inline(spec.canonical_bytes().expect("canonical")),
+                        }
+                    })
+                    .collect();
+                let prepared = client
+                    .lock(&requester, requests)
+                    .await
+                    .expect("the lock builds");
+                client.send(&prepared, 1).await.expect("locked");
+                ids.extend(prepared.job_ids.iter().copied());
+                n += batch;
+            }
+            ids
+        }));
+    }
+    let mut job_ids = Vec::new();
+    for l in lockers {
+        job_ids.extend(l.await.expect("a requester's locks"));
+    }
+    let locked_in = lock_start.elapsed();
+    assert_eq!(job_ids.len(), load.jobs);
+
+    // Settled: every provider holds the price of each of its jobs, no escrow is left.
+    let settle_start = Instant::now();
+    let expected: u64 = load.jobs as u64 * PRICE;
+    loop {
+        let paid: u64 = payouts.iter().map(|p| live.balance(p).1).sum();
+        if paid == expected {
+            break;
+        }
+        assert!(
+            paid < expected,
+            "paid {paid}, more than the {expected} locked"
+        );
+        assert!(
+            lock_start.elapsed() < load.patience,
+            "only {paid} of {expected} paid after {:?}",
+            lock_start.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let settled_in = lock_start.elapsed();
+    let settling_after_locks = settle_start.elapsed();
+    for a in &mut agents {
+        a.stop().await;
+    }
+    for id in &job_ids {
+        assert!(client.escrow(id).await.is_err(), "a job left in escrow");
+    }
+    for (i, p) in payouts.iter().enumerate() {
+        assert!(live.balance(p).1 > 0, "provider {i} served none");
+    }
+
+    let history = collect_history(
+        live.chain.as_ref(),
+        Target::of(&client.deployment().script),
+        Network::Devnet,
+        SlotRange::default(),
+    )
+    .await
+    .expect("the history is collected");
+    let audit = check(&history, Network::Devnet);
+    assert!(audit.is_clean(), "{}", render_table(&audit));
+    assert_eq!(audit.jobs.len(), load.jobs);
+    assert!(
+        audit.jobs.iter().all(|j| j.outcome == Outcome::Claimed),
+        "every job claimed"
+    );
+
+    let tip = live.devnet.tip();
+    let per_minute = load.jobs as f64 / settled_in.as_secs_f64() * 60.0;
+    eprintln!(
+        "load: {} jobs, {REQUESTERS} requesters, {PROVIDERS} providers, {VERIFIERS} verifiers, \
+         {} ms slots: locked in {:.1} s, all paid {:.1} s after the first lock \
+         ({:.1} s after the last), {per_minute:.0} jobs settled per minute; \
+         chain height {}; whole test {:.1} s",
+        load.jobs,
+        load.slot_ms,
+        locked_in.as_secs_f64(),
+        settled_in.as_secs_f64(),
+        settling_after_locks.as_secs_f64(),
+        tip.height,
+        started.elapsed().as_secs_f64(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_jobs_from_ten_requesters_all_settle_and_audit_clean() {
+    run(Load {
+        jobs: 60,
+        slot_ms: 200,
+        patience: Duration::from_secs(300),
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "the full load (1,000 jobs, 1 s slots) takes many minutes: run it by hand with \
+            cargo test -p ntx-tests --release --test load -- --ignored --nocapture"]
+async fn a_thousand_jobs_from_ten_requesters_all_settle_and_audit_clean() {
+    run(Load {
+        jobs: 1_000,
+        slot_ms: 1_000,
+        patience: Duration::from_secs(4 * 3600),
+    })
+    .await;
+}
