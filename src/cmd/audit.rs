@@ -8,9 +8,8 @@ use std::path::PathBuf;
 use ntx_offchain::Blueprint;
 use ntx_offchain::audit::{self, SlotRange, Target};
 use ntx_offchain::chain::Blockfrost;
-use ntx_offchain::protocol::Asset;
 
-use super::common::{ChainArgs, CliError};
+use super::common::{ChainArgs, CliError, parse_asset};
 
 /// Arguments of `ntx audit` (with the global --network, --provider-url,
 /// --deployment and --json).
@@ -157,30 +156,6 @@ fn usage(message: impl Into<String>) -> CliError {
     CliError::Usage(message.into())
 }
 
-/// `<policy>.<name>` or `<policy><name>` in hex.
-fn parse_asset(s: &str) -> Result<Asset, CliError> {
-    let s = s.trim();
-    let (policy, name) = match s.split_once('.') {
-        Some((p, n)) => (p, n),
-        None if s.len() >= 56 && s.is_char_boundary(56) => s.split_at(56),
-        None => (s, ""),
-    };
-    let bad = || {
-        usage(format!(
-            "{s:?} is not a settlement asset: write <policy id hex>.<asset name hex>, e.g. edfd7a1d77bcb8b884c474bdc92a16002d1fb720e454fa6e99344479.4e5458"
-        ))
-    };
-    let policy = hex::decode(policy)
-        .ok()
-        .and_then(|p| <[u8; 28]>::try_from(p).ok())
-        .ok_or_else(bad)?;
-    let name = hex::decode(name)
-        .ok()
-        .filter(|n| n.len() <= 32)
-        .ok_or_else(bad)?;
-    Ok(Asset { policy, name })
-}
-
 fn parse_script_hash(s: &str) -> Result<[u8; 28], CliError> {
     hex::decode(s.trim())
         .ok()
@@ -270,21 +245,5 @@ pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
         n => Err(CliError::Failed(format!(
             "the audit found {n} finding(s): each names the rule and the transaction"
         ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn settlement_assets_read_with_or_without_a_dot() {
-        let unit = "edfd7a1d77bcb8b884c474bdc92a16002d1fb720e454fa6e99344479";
-        let dotted = parse_asset(&format!("{unit}.4e5458")).expect("dotted");
-        let joined = parse_asset(&format!("{unit}4e5458")).expect("joined");
-        assert_eq!(dotted, joined);
-        assert_eq!(dotted, Asset::mainnet_ntx());
-        assert!(matches!(parse_asset("zz.00"), Err(CliError::Usage(_))));
-        assert!(matches!(parse_asset("abcd"), Err(CliError::Usage(_))));
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ntx_offchain::Network;
 use ntx_offchain::chain::{Blockfrost, ChainError, ChainProvider};
 use ntx_offchain::client::{ClientError, DeploymentInfo, EscrowClient, Prepared};
-use ntx_offchain::protocol::NTX_DECIMALS;
+use ntx_offchain::protocol::{Asset, NTX_DECIMALS};
 use ntx_offchain::wallet::Wallet;
 
 /// How a command failed: input the user can fix (exit code 2, nothing was
@@ -303,6 +303,30 @@ pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
     Ok(total)
 }
 
+/// `<policy>.<name>` or `<policy><name>` in hex.
+pub fn parse_asset(s: &str) -> Result<Asset, CliError> {
+    let s = s.trim();
+    let (policy, name) = match s.split_once('.') {
+        Some((p, n)) => (p, n),
+        None if s.len() >= 56 && s.is_char_boundary(56) => s.split_at(56),
+        None => (s, ""),
+    };
+    let bad = || {
+        usage(format!(
+            "{s:?} is not a settlement asset: write <policy id hex>.<asset name hex>, e.g. edfd7a1d77bcb8b884c474bdc92a16002d1fb720e454fa6e99344479.4e5458"
+        ))
+    };
+    let policy = hex::decode(policy)
+        .ok()
+        .and_then(|p| <[u8; 28]>::try_from(p).ok())
+        .ok_or_else(bad)?;
+    let name = hex::decode(name)
+        .ok()
+        .filter(|n| n.len() <= 32)
+        .ok_or_else(bad)?;
+    Ok(Asset { policy, name })
+}
+
 /// Parses a 32-byte job id in hex.
 pub fn parse_job_id(s: &str) -> Result<[u8; 32], CliError> {
     hex::decode(s.trim())
@@ -351,6 +375,17 @@ mod tests {
         for bad in ["", "30", "m", "1x", "0s", "-5m"] {
             assert!(parse_duration_ms(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn settlement_assets_read_with_or_without_a_dot() {
+        let unit = "edfd7a1d77bcb8b884c474bdc92a16002d1fb720e454fa6e99344479";
+        let dotted = parse_asset(&format!("{unit}.4e5458")).expect("dotted");
+        let joined = parse_asset(&format!("{unit}4e5458")).expect("joined");
+        assert_eq!(dotted, joined);
+        assert_eq!(dotted, Asset::mainnet_ntx());
+        assert!(matches!(parse_asset("zz.00"), Err(CliError::Usage(_))));
+        assert!(matches!(parse_asset("abcd"), Err(CliError::Usage(_))));
     }
 
     #[test]

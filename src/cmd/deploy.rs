@@ -5,7 +5,7 @@ use ntx_offchain::Network;
 use ntx_offchain::client::{DeploymentInfo, EscrowClient};
 use ntx_offchain::protocol::Asset;
 
-use super::common::{ChainArgs, CliError, WalletArgs, block_on, usage};
+use super::common::{ChainArgs, CliError, WalletArgs, block_on, parse_asset, usage};
 use super::devnet::admin_get;
 
 /// Arguments of `ntx deploy`.
@@ -27,25 +27,6 @@ pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
     block_on(deploy(args, chain))
 }
 
-fn parse_asset(s: &str) -> Result<Asset, CliError> {
-    let bad = || {
-        usage(format!(
-            "{s:?} is not an asset: write <policy id hex>.<asset name hex>, e.g. {}",
-            Asset::mainnet_ntx().unit().split_at(56).0.to_string() + ".4e5458"
-        ))
-    };
-    let (policy, name) = s.split_once('.').ok_or_else(bad)?;
-    let policy = hex::decode(policy)
-        .ok()
-        .and_then(|p| <[u8; 28]>::try_from(p).ok())
-        .ok_or_else(bad)?;
-    let name = hex::decode(name)
-        .ok()
-        .filter(|n| n.len() <= 32)
-        .ok_or_else(bad)?;
-    Ok(Asset { policy, name })
-}
-
 async fn deploy(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
     let path = chain.deployment_path();
     if path.exists() && !args.force {
@@ -62,8 +43,7 @@ async fn deploy(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
             let unit = status["ntx_unit"]
                 .as_str()
                 .ok_or_else(|| CliError::Failed("the devnet's status has no ntx_unit".into()))?;
-            let (policy, name) = unit.split_at(unit.len().min(56));
-            parse_asset(&format!("{policy}.{name}"))?
+            parse_asset(unit)?
         }
         (None, n) => {
             return Err(usage(format!(
