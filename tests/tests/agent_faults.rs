@@ -745,14 +745,6 @@ async fn agents_whose_submit_answers_are_lost_settle_each_job_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "bug (offchain client): with every submission's answer lost (forwarded to \
-            the devnet, answered 500 by the proxy), a requester's `send` returns Ok and \
-            its next `EscrowClient::lock` fails to build with Rejected \"input … is \
-            already spent by pending transaction … in the mempool (BadInputsUTxO)\": the \
-            client goes on as if its transaction were settled while it is still pending; \
-            with a lost answer on 1 request in 17 instead, `send` itself failed once with \
-            BadInputsUTxO for a lock that had landed. \
-            Run: cargo test -p ntx-tests --test agent_faults a_client_whose -- --ignored"]
 async fn a_client_whose_submit_answer_is_lost_still_reports_the_lock() {
     three_jobs_behind(Faults::LostSubmitAnswers, true).await;
 }

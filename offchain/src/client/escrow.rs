@@ -8,7 +8,7 @@ use super::record::{LockRecord, METADATA_LABEL, SpecSource, SubmitRecord};
 use super::{ClientError, DeploymentInfo, JobSpecDoc};
 use crate::Blueprint;
 use crate::builder::{self, Deployment, EscrowUtxo, Finished, JobTerms};
-use crate::chain::{AwaitOptions, ChainProvider, Confirmation, TxId};
+use crate::chain::{AwaitOptions, ChainError, ChainProvider, Confirmation, TxId};
 use crate::evaluate::{EvalError, ExUnits};
 use crate::network::Network;
 use crate::protocol::{Asset, OutputReference, Settlement};
@@ -678,16 +678,30 @@ impl EscrowClient {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend(inputs.iter().copied());
-        let result = async {
-            let id = self.chain.submit(prepared.cbor()).await?;
-            let options = AwaitOptions::new(confirmations, Duration::from_secs(300))
-                .with_poll(Duration::from_millis(100), Duration::from_secs(2));
-            self.chain.await_tx(&id, &options).await
-        }
-        .await;
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        for r in &inputs {
-            pending.remove(r);
+        let id = prepared.tx_id();
+        let options = AwaitOptions::new(confirmations, Duration::from_secs(300))
+            .with_poll(Duration::from_millis(100), Duration::from_secs(2));
+        let result = match self.chain.submit(prepared.cbor()).await {
+            Ok(_) => self.chain.await_tx(&id, &options).await,
+            // A clean refusal for another reason: the transaction is not on chain.
+            Err(e @ ChainError::Rejected { .. }) if !e.is_rejection_by("BadInputsUTxO") => Err(e),
+            // The answer was lost, or an earlier attempt whose answer was lost
+            // already spent these inputs: the transaction may be in the
+            // mempool or on chain. Its id is known, so look for it.
+            Err(e) => {
+                let look = AwaitOptions::new(confirmations, Duration::from_secs(30))
+                    .with_poll(Duration::from_millis(200), Duration::from_secs(2));
+                self.chain.await_tx(&id, &look).await.map_err(|_| e)
+            }
+        };
+        // Inputs of a transaction whose fate is unknown stay held back, so no
+        // later transaction of this client spends them twice.
+        let settled = matches!(result, Ok(_) | Err(ChainError::Rejected { .. }));
+        if settled {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            for r in &inputs {
+                pending.remove(r);
+            }
         }
         Ok(result?)
     }
