@@ -19,32 +19,15 @@ use ntx_node_agent::{AgentConfig, BertFiles, TinyBert, write_tiny_bert};
 use ntx_offchain::Network;
 use ntx_offchain::builder::JobTerms;
 use ntx_offchain::client::{JobSpecDoc, LockRequest, SpecSource};
-use ntx_offchain::protocol::{Address, JobState};
-use ntx_offchain::wallet::{KeyRole, Signer, SigningKey, Wallet};
+use ntx_offchain::protocol::JobState;
+use ntx_offchain::wallet::{Signer, SigningKey, Wallet};
 use ntx_tests::LiveDevnet;
+use ntx_tests::agents::{address, free_port, write_key};
 use tokio_util::sync::CancellationToken;
 
 const SLOT_MS: u64 = 1000;
 const POLL_MS: u64 = 500;
 const PRICE: u64 = 5_000_000;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-fn write_key(dir: &Path, name: &str, key: &SigningKey) -> PathBuf {
-    let path = dir.join(format!("{name}.skey"));
-    let text = key.to_text_envelope(KeyRole::Payment).expect("a plain key");
-    std::fs::write(&path, text.as_bytes()).expect("key written");
-    path
-}
-
-fn address(w: &Wallet) -> Address {
-    Address::from(w.address().as_pallas())
-}
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);

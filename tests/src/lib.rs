@@ -2,6 +2,7 @@
 //! library holds what they share: an in-process devnet seen through the
 //! off-chain library's types.
 
+pub mod agents;
 mod chain;
 mod live;
 

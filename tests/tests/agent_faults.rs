@@ -20,8 +20,7 @@
 //!
 //! Set `RUST_LOG=ntx_node_agent=debug` to watch the agents.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -33,14 +32,14 @@ use axum::response::IntoResponse;
 use ntx_node_agent::{AgentConfig, BertFiles, HttpState, Store, TinyBert, write_tiny_bert};
 use ntx_offchain::Network;
 use ntx_offchain::builder::{EscrowUtxo, JobTerms};
-use ntx_offchain::chain::{BlockRange, Blockfrost, ChainProvider};
+use ntx_offchain::chain::{BlockRange, Blockfrost, ChainError, ChainProvider};
 use ntx_offchain::client::{
-    DeploymentInfo, EscrowClient, JobSpecDoc, LockRequest, METADATA_LABEL, SpecSource,
+    ClientError, DeploymentInfo, EscrowClient, JobSpecDoc, LockRequest, METADATA_LABEL, SpecSource,
 };
-use ntx_offchain::protocol::{Address, JobState};
-use ntx_offchain::wallet::{KeyRole, Signer, SigningKey, Wallet};
+use ntx_offchain::protocol::JobState;
+use ntx_offchain::wallet::{Signer, SigningKey, Wallet};
 use ntx_tests::LiveDevnet;
-use tokio::task::JoinHandle;
+use ntx_tests::agents::{Agent, address, free_port, init_logs, write_key};
 use tokio_util::sync::CancellationToken;
 
 const PRICE: u64 = 7_000_000;
@@ -48,97 +47,13 @@ const SLOT_MS: u64 = 200;
 /// Upper bound for anything the agents do here; reaching it fails the test.
 const PATIENCE: Duration = Duration::from_secs(120);
 
-fn init_logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-fn address(w: &Wallet) -> Address {
-    Address::from(w.address().as_pallas())
-}
-
-fn write_key(dir: &Path, name: &str, key: &SigningKey) -> PathBuf {
-    let path = dir.join(format!("{name}.skey"));
-    let text = key.to_text_envelope(KeyRole::Payment).expect("a plain key");
-    std::fs::write(&path, text.as_bytes()).expect("key written");
-    path
-}
-
-/// One agent: its config, and the task running it.
-struct Agent {
-    url: String,
-    cancel: CancellationToken,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Agent {
-    fn start(config: AgentConfig) -> Agent {
-        let cancel = CancellationToken::new();
-        let url = format!("http://{}", config.listen);
-        let c = cancel.clone();
-        let task = tokio::spawn(async move {
-            if let Err(e) = ntx_node_agent::run_agent(config, c).await {
-                panic!("the agent stopped with an error: {e}");
-            }
-        });
-        Agent {
-            url,
-            cancel,
-            task: Some(task),
-        }
-    }
-
-    /// Cancels the agent and waits until it has stopped (graceful shutdown).
-    async fn stop(&mut self) {
-        self.cancel.cancel();
-        if let Some(t) = self.task.take() {
-            t.await.expect("the agent task ends cleanly");
-        }
-    }
-
-    /// The agent's job rows (`GET /jobs`).
-    async fn jobs(&self) -> Vec<serde_json::Value> {
-        let Ok(r) = reqwest::get(format!("{}/jobs", self.url)).await else {
-            return Vec::new();
-        };
-        r.json().await.unwrap_or_default()
-    }
-
-    async fn job(&self, job_id: &[u8; 32]) -> Option<serde_json::Value> {
-        let id = hex::encode(job_id);
-        self.jobs().await.into_iter().find(|j| j["job_id"] == id)
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
-
-/// Polls `f` every 200 ms until it gives `Some`, failing after [`PATIENCE`].
-async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
+/// Polls `f` until it gives `Some`, failing after [`PATIENCE`].
+async fn wait_for<T, F, Fut>(what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let start = std::time::Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(start.elapsed() < PATIENCE, "gave up waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    ntx_tests::agents::wait_for(what, PATIENCE, f).await
 }
 
 struct World {
@@ -316,13 +231,29 @@ public_url = "http://127.0.0.1:{}"
             },
             spec: SpecSource::Inline(spec.canonical_bytes().expect("canonical")),
         };
-        let prepared = self
-            .client
-            .lock(&self.requester, vec![request])
-            .await
-            .expect("the lock builds");
-        self.client.send(&prepared, 1).await.expect("locked");
-        prepared.job_ids[0]
+        // The provider here may fail a request beyond the client's retries
+        // (roughly 0.3^6 per request): a requester's script retries the whole
+        // lock, as `ntx` users would. `send` finds a lock whose answer was lost.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let sent = async {
+                let prepared = self
+                    .client
+                    .lock(&self.requester, vec![request.clone()])
+                    .await?;
+                self.client.send(&prepared, 1).await?;
+                Ok::<_, ClientError>(prepared.job_ids[0])
+            }
+            .await;
+            match sent {
+                Ok(id) => return id,
+                Err(e @ ClientError::Chain(ChainError::Network { .. })) if attempts < 5 => {
+                    eprintln!("lock attempt {attempts} failed, retrying: {e}");
+                }
+                Err(e) => panic!("the lock failed: {e}"),
+            }
+        }
     }
 
     fn ntx(&self, w: &Wallet) -> u64 {

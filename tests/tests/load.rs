@@ -12,8 +12,6 @@
 //! cargo test -p ntx-tests --release --test load -- --ignored --nocapture
 //! ```
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,67 +21,14 @@ use ntx_offchain::audit::{Outcome, SlotRange, Target, check, collect_history, re
 use ntx_offchain::builder::JobTerms;
 use ntx_offchain::client::{JobSpecDoc, LockRequest, SpecSource};
 use ntx_offchain::protocol::Address;
-use ntx_offchain::wallet::{KeyRole, Signer, SigningKey, Wallet};
+use ntx_offchain::wallet::{Signer, SigningKey, Wallet};
 use ntx_tests::LiveDevnet;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use ntx_tests::agents::{Agent, address, free_port, init_logs, write_key};
 
 const PRICE: u64 = 1_000_000;
 const REQUESTERS: usize = 10;
 const PROVIDERS: usize = 3;
 const VERIFIERS: usize = 3;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-fn write_key(dir: &Path, name: &str, key: &SigningKey) -> PathBuf {
-    let path = dir.join(format!("{name}.skey"));
-    let text = key.to_text_envelope(KeyRole::Payment).expect("a plain key");
-    std::fs::write(&path, text.as_bytes()).expect("key written");
-    path
-}
-
-fn address(w: &Wallet) -> Address {
-    Address::from(w.address().as_pallas())
-}
-
-struct Agent {
-    cancel: CancellationToken,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Agent {
-    fn start(config: AgentConfig) -> Agent {
-        let cancel = CancellationToken::new();
-        let c = cancel.clone();
-        let task = tokio::spawn(async move {
-            if let Err(e) = ntx_node_agent::run_agent(config, c).await {
-                panic!("the agent stopped with an error: {e}");
-            }
-        });
-        Agent {
-            cancel,
-            task: Some(task),
-        }
-    }
-
-    async fn stop(&mut self) {
-        self.cancel.cancel();
-        if let Some(t) = self.task.take() {
-            t.await.expect("the agent task ends cleanly");
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
 
 struct Load {
     jobs: usize,
@@ -93,10 +38,7 @@ struct Load {
 }
 
 async fn run(load: Load) {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
+    init_logs();
     let started = Instant::now();
     let live = LiveDevnet::start(load.slot_ms).await;
     let (info, client) = live.deploy().await;
