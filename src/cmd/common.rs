@@ -173,6 +173,15 @@ impl TxArgs {
         self.dry_run || self.out_file.is_some()
     }
 
+    /// `client`, building unsigned transactions when nothing is to be submitted.
+    pub fn client(&self, client: EscrowClient) -> EscrowClient {
+        if self.holds_back() {
+            client.unsigned()
+        } else {
+            client
+        }
+    }
+
     /// Submits `prepared` (waiting for one confirmation), or prints or writes
     /// it for a dry run. Returns the JSON that describes it.
     pub async fn finish(

@@ -438,24 +438,22 @@ async fn demo(args: Args) -> Result<(), CliError> {
         .map_err(|e| failed("the report")(e.to_string()))?;
     println!();
     print!("{}", audit::render_table(&report));
-    let balance = |w: &Wallet| -> u64 {
+    // (lovelace, settlement-asset units) at `w`'s address.
+    let holdings = |w: &Wallet| -> (u64, u64) {
         devnet
             .utxos_at(&w.address().to_bytes())
             .unwrap_or_default()
             .iter()
             .filter_map(|(_, cbor)| ntx_offchain::tx::TxOutput::from_cbor(cbor).ok())
-            .map(|o| o.value.quantity_of(&ntx_asset.policy, &ntx_asset.name))
-            .sum()
+            .fold((0, 0), |(l, n), o| {
+                (
+                    l + o.value.lovelace,
+                    n + o.value.quantity_of(&ntx_asset.policy, &ntx_asset.name),
+                )
+            })
     };
-    let lovelace = |w: &Wallet| -> u64 {
-        devnet
-            .utxos_at(&w.address().to_bytes())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|(_, cbor)| ntx_offchain::tx::TxOutput::from_cbor(cbor).ok())
-            .map(|o| o.value.lovelace)
-            .sum()
-    };
+    let balance = |w: &Wallet| holdings(w).1;
+    let lovelace = |w: &Wallet| holdings(w).0;
     // What each party should hold, from the lock transaction alone.
     let deposits: Vec<u64> = lock.finished.draft.outputs[..ids.len()]
         .iter()

@@ -113,15 +113,6 @@ pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
     })
 }
 
-fn client_for(chain: &ChainArgs, tx: &TxArgs, client: EscrowClient) -> EscrowClient {
-    let _ = chain;
-    if tx.holds_back() {
-        client.unsigned()
-    } else {
-        client
-    }
-}
-
 async fn lock(chain: &ChainArgs, args: LockArgs) -> Result<(), CliError> {
     // Everything the user typed is checked before the chain is asked anything.
     let price = parse_ntx(&args.price).map_err(usage)?;
@@ -162,7 +153,7 @@ async fn lock(chain: &ChainArgs, args: LockArgs) -> Result<(), CliError> {
     let wallet = args.wallet.load(chain.network)?;
     let canonical = spec.canonical_bytes().map_err(|e| usage(e.to_string()))?;
 
-    let client = client_for(chain, &args.tx, chain.client().await?);
+    let client = args.tx.client(chain.client().await?);
     let now = client.slot_time(client.now_slot().await?);
     let terms = JobTerms {
         requester: Address::from(wallet.address().as_pallas()),
@@ -329,7 +320,7 @@ async fn cancel(
             "cancelling needs the agent's signature: pass --agent-key, or --out-file to have the agent sign",
         ));
     }
-    let client = client_for(chain, &tx, chain.client().await?);
+    let client = tx.client(chain.client().await?);
     let escrow = client.escrow(&id).await?;
     let prepared = client
         .cancel(
@@ -353,7 +344,7 @@ async fn refund(
 ) -> Result<(), CliError> {
     let id = parse_job_id(job_id)?;
     let wallet = wallet.load(chain.network)?;
-    let client = client_for(chain, &tx, chain.client().await?);
+    let client = tx.client(chain.client().await?);
     let escrow = client.escrow(&id).await?;
     let now = client.slot_time(client.now_slot().await?);
     let settlement = match escrow.datum.state {

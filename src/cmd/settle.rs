@@ -79,10 +79,7 @@ fn kind(s: &Settlement) -> &'static str {
 
 async fn settle(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
     let wallet = args.wallet.load(chain.network)?;
-    let mut client = chain.client().await?;
-    if args.tx.holds_back() {
-        client = client.unsigned();
-    }
+    let client = args.tx.client(chain.client().await?);
     let http = reqwest::Client::new();
     let now_ms = client.slot_time(client.now_slot().await?);
     let scan = client.scan().await?;
