@@ -16,6 +16,11 @@
 //! escrow's ADA exactly, the requester holds exactly what it held after locking, and
 //! the auditor finds nothing over the whole chain.
 //!
+//! A second test kills the devnet while a requester's `ntx job lock` waits for its
+//! transaction, which the devnet had accepted into its mempool (the mempool is in
+//! memory only, so the kill loses it): after the restart the command must send the
+//! same transaction again and land it once, well before its 300 s wait runs out.
+//!
 //! Set `RUST_LOG=ntx_node_agent=info` to watch the agents; the devnet's own output is
 //! in the failure messages.
 
@@ -32,7 +37,9 @@ use ntx_offchain::Network;
 use ntx_offchain::audit::{Outcome, SlotRange, Target, check, collect_history, render_table};
 use ntx_offchain::builder::JobTerms;
 use ntx_offchain::chain::{BlockRange, Blockfrost, ChainProvider};
-use ntx_offchain::client::{EscrowClient, JobSpecDoc, LockRequest, METADATA_LABEL, SpecSource};
+use ntx_offchain::client::{
+    EscrowClient, JobSpecDoc, LockRequest, METADATA_LABEL, RESEND_AFTER, SpecSource,
+};
 use ntx_offchain::protocol::Asset;
 use ntx_offchain::wallet::{Signer, SigningKey, Wallet};
 use ntx_tests::agents::{Agent, address, free_port, write_key};
@@ -128,14 +135,14 @@ struct DevnetProcess {
 impl DevnetProcess {
     /// Runs `ntx devnet up --data-dir {data} --port {port}` and waits until its API
     /// answers. `run` names the log file.
-    async fn start(data: &Path, port: u16, logs: &Path, run: &str) -> DevnetProcess {
+    async fn start(data: &Path, port: u16, slot_ms: u64, logs: &Path, run: &str) -> DevnetProcess {
         let log = logs.join(format!("devnet-{run}.log"));
         let out = File::create(&log).expect("a log file");
         let child = Command::new(env!("CARGO_BIN_EXE_ntx"))
             .args(["devnet", "up", "--port", &port.to_string()])
             .arg("--data-dir")
             .arg(data)
-            .args(["--slot-length-ms", &SLOT_MS.to_string()])
+            .args(["--slot-length-ms", &slot_ms.to_string()])
             .env_remove("NTX_DEVNET_PORT")
             .env_remove("NTX_DEVNET_DATA_DIR")
             .stdin(Stdio::null())
@@ -444,7 +451,7 @@ async fn a_devnet_killed_mid_job_and_restarted_loses_no_block_and_every_job_sett
     let dir = tempfile::tempdir().expect("a temp dir");
     let data = dir.path().join("devnet");
     let port = free_port();
-    let mut devnet = DevnetProcess::start(&data, port, dir.path(), "first").await;
+    let mut devnet = DevnetProcess::start(&data, port, SLOT_MS, dir.path(), "first").await;
     let api = Api {
         http: reqwest::Client::new(),
         root: format!("http://127.0.0.1:{port}"),
@@ -582,7 +589,7 @@ async fn a_devnet_killed_mid_job_and_restarted_loses_no_block_and_every_job_sett
     let outage = killed_at.elapsed();
 
     // The same command again, on the same data directory and port.
-    let devnet = DevnetProcess::start(&data, port, w.dir.path(), "second").await;
+    let devnet = DevnetProcess::start(&data, port, SLOT_MS, w.dir.path(), "second").await;
     for (h, hash) in &blocks {
         let b = w
             .api
@@ -675,4 +682,163 @@ async fn a_devnet_killed_mid_job_and_restarted_loses_no_block_and_every_job_sett
         v.stop().await;
     }
     drop(devnet);
+}
+
+/// Runs `ntx args… --json` in `dir` against `url`; it must succeed.
+fn ntx_json(dir: &Path, url: &str, args: &[&str]) -> Json {
+    let out = Command::new(env!("CARGO_BIN_EXE_ntx"))
+        .args(args)
+        .arg("--json")
+        .current_dir(dir)
+        .env("NTX_PROVIDER_URL", url)
+        .env_remove("NTX_NETWORK")
+        .env_remove("NTX_WALLET")
+        .output()
+        .expect("ntx runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ntx {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("ntx {args:?}: {e}: {stdout}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_the_killed_devnet_lost_from_its_mempool_is_sent_again_and_lands_once() {
+    // Slow slots: the lock waits in the mempool long enough to be killed there.
+    const SLOW_SLOT_MS: u64 = 3000;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let data = dir.path().join("devnet");
+    let port = free_port();
+    let mut devnet = DevnetProcess::start(&data, port, SLOW_SLOT_MS, dir.path(), "first").await;
+    let api = Api {
+        http: reqwest::Client::new(),
+        root: format!("http://127.0.0.1:{port}"),
+    };
+    let url = api.url();
+    let ntx = |args: &[&str]| ntx_json(dir.path(), &url, args);
+    let mut keys = BTreeMap::new();
+    for who in ["requester", "provider", "agent"] {
+        keys.insert(
+            who,
+            ntx(&["wallet", "new", "--out", &format!("{who}.skey")]),
+        );
+    }
+    let field = |who: &str, f: &str| keys[who][f].as_str().expect(f).to_string();
+    let requester = field("requester", "address");
+    ntx(&["devnet", "fund", &requester, "--ada", "300", "--ntx", "100"]);
+    // A pure-ADA UTxO for collateral, so the lock is the only transaction sent.
+    ntx(&["devnet", "fund", &requester, "--ada", "10"]);
+    ntx(&["deploy", "--wallet", "requester.skey"]);
+    let spec = serde_json::json!({
+        "version": 1,
+        "job": {"task": "embed", "inputs": ["hello"]},
+        "verifiers": [{"key": keys["agent"]["public_key"], "url": "http://127.0.0.1:1"}],
+    });
+    std::fs::write(dir.path().join("job.json"), spec.to_string()).expect("spec");
+    let balance = |b: Json| {
+        (
+            b["lovelace"].as_u64().expect("lovelace"),
+            b["ntx_units"].as_u64().expect("units"),
+        )
+    };
+    let before = balance(ntx(&["wallet", "balance", "--wallet", "requester.skey"]));
+
+    let started = Instant::now();
+    let mut lock = Command::new(env!("CARGO_BIN_EXE_ntx"))
+        .args([
+            "job",
+            "lock",
+            "--wallet",
+            "requester.skey",
+            "--spec",
+            "job.json",
+        ])
+        .args(["--provider", &field("provider", "address")])
+        .args(["--agent", &field("agent", "key_hash")])
+        .args([
+            "--price",
+            "3",
+            "--submit-within",
+            "30m",
+            "--settle-within",
+            "1h",
+        ])
+        .arg("--json")
+        .current_dir(dir.path())
+        .env("NTX_PROVIDER_URL", &url)
+        .env_remove("NTX_NETWORK")
+        .env_remove("NTX_WALLET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ntx job lock starts");
+    // The lock in the mempool: kill the devnet there, and start it again at once.
+    let status = loop {
+        if let Ok(s) = api.get("/devnet/status").await
+            && s["mempool"].as_u64() > Some(0)
+        {
+            break s;
+        }
+        assert!(
+            lock.try_wait().expect("the child").is_none(),
+            "ntx job lock ended before its transaction was seen in the mempool"
+        );
+        assert!(started.elapsed() < PATIENCE, "no lock in the mempool");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    devnet.kill();
+    let devnet = DevnetProcess::start(&data, port, SLOW_SLOT_MS, dir.path(), "second").await;
+    let tip_then = status["tip"]["height"].as_u64().expect("a height");
+    let tip_now = api.tip_height().await.expect("the tip");
+    if tip_now > tip_then {
+        // The lock's block was made between the status and the kill.
+        eprintln!("note: the lock made it into block {tip_now} before the kill");
+    }
+
+    let patience = RESEND_AFTER + Duration::from_secs(50);
+    while lock.try_wait().expect("the child").is_none() {
+        if started.elapsed() > patience {
+            let _ = lock.kill();
+            let out = lock.wait_with_output().expect("its output");
+            panic!(
+                "ntx job lock did not finish within {patience:?}: the lost lock was not sent again\n{}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                devnet.output()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = lock.wait_with_output().expect("its output");
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "ntx job lock failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let locked: Json = serde_json::from_slice(&out.stdout).expect("JSON");
+    let tx = locked["tx_id"].as_str().expect("tx id");
+    let on_chain = api
+        .get(&format!("/api/v0/txs/{tx}"))
+        .await
+        .expect("the lock is on chain");
+    assert!(on_chain["block_height"].as_u64() > Some(tip_then));
+    let listed = ntx(&["job", "list"]);
+    let escrows = listed["escrows"].as_array().expect("escrows");
+    assert_eq!(escrows.len(), 1, "one escrow: {listed}");
+    let job = locked["job_id"].as_str().expect("job id");
+    let shown = ntx(&["job", "show", job]);
+    let deposit = shown["deposit_lovelace"].as_u64().expect("deposit");
+    assert_eq!(
+        balance(ntx(&["wallet", "balance", "--wallet", "requester.skey"])),
+        (
+            before.0 - deposit - locked["fee_lovelace"].as_u64().expect("fee"),
+            before.1 - 3_000_000
+        ),
+        "locked once, to the lovelace and the unit"
+    );
+    eprintln!("the lost lock landed {took:.1?} after it was sent");
 }

@@ -15,15 +15,24 @@
 //!
 //! `ntx settle` has no watch mode: it settles what is due once and exits, so a
 //! keeper re-runs it (from cron, say); these tests re-run it as that keeper would.
+//!
+//! And a Claim lost before any block holds it: a chain provider in front of the
+//! devnet answers the first submission of each transaction with its id and drops
+//! it (a node that accepted it into its mempool, then lost it: restarted, or rolled
+//! back with it). `ntx settle` must send the same Claim again while it waits, and
+//! land it once. (Before the fix it waited its full 300 s and failed.)
+//!
 //! Balances are read back through `ntx wallet balance`, to the lovelace and the unit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ntx_node_agent::SignedAttestation;
-use ntx_offchain::client::{DeploymentInfo, EscrowClient};
+use ntx_offchain::client::{DeploymentInfo, EscrowClient, RESEND_AFTER};
 use ntx_offchain::protocol::{JobState, Verdict};
 use ntx_offchain::wallet::Wallet;
 use ntx_tests::LiveDevnet;
@@ -359,4 +368,150 @@ async fn a_settle_whose_claim_returns_to_the_mempool_lands_once() {
         (keeper_before.0 - fee(&first[0]), 0)
     );
     assert!(cli.escrows().is_empty());
+}
+
+/// A chain provider in front of the devnet that drops the first submission of
+/// each transaction, answering it with the transaction's id as if accepted.
+struct LosingProxy {
+    devnet: ntx_devnet::Devnet,
+    /// The devnet's root (`http://127.0.0.1:port`).
+    upstream: String,
+    http: reqwest::Client,
+    seen: Mutex<HashSet<[u8; 32]>>,
+    lost: AtomicUsize,
+    forwarded: AtomicUsize,
+}
+
+async fn losing_proxy_forward(
+    axum::extract::State(proxy): axum::extract::State<Arc<LosingProxy>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    if method == axum::http::Method::POST && path.ends_with("/tx/submit") {
+        // The id of a transaction the ledger would accept now; anything else goes on.
+        if let Ok(tx) = proxy.devnet.validate(&body) {
+            let id: [u8; 32] = *tx.hash;
+            let first = proxy
+                .seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id);
+            if first {
+                proxy.lost.fetch_add(1, Ordering::SeqCst);
+                return axum::Json(serde_json::json!(hex::encode(id))).into_response();
+            }
+        }
+        proxy.forwarded.fetch_add(1, Ordering::SeqCst);
+    }
+    let method = reqwest::Method::from_bytes(method.as_str().as_bytes()).expect("a method");
+    let mut req = proxy
+        .http
+        .request(method, format!("{}{path}", proxy.upstream));
+    if let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE) {
+        req = req.header(reqwest::header::CONTENT_TYPE, ct.as_bytes());
+    }
+    let Ok(resp) = req.body(body.to_vec()).send().await else {
+        return axum::http::StatusCode::BAD_GATEWAY.into_response();
+    };
+    let status = axum::http::StatusCode::from_u16(resp.status().as_u16()).expect("a status");
+    let bytes = resp.bytes().await.unwrap_or_default();
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settle_whose_claim_the_chain_loses_before_a_block_sends_it_again() {
+    let s = Setup::new().await;
+    let cli = s.cli();
+    let keeper_before = cli.balance("keeper.skey");
+
+    let upstream = s.live.url.trim_end_matches("/api/v0").to_string();
+    let proxy = Arc::new(LosingProxy {
+        devnet: s.live.devnet.clone(),
+        upstream,
+        http: reqwest::Client::new(),
+        seen: Mutex::new(HashSet::new()),
+        lost: AtomicUsize::new(0),
+        forwarded: AtomicUsize::new(0),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let proxy_url = format!("http://{}/api/v0", listener.local_addr().expect("addr"));
+    let app = axum::Router::new()
+        .fallback(losing_proxy_forward)
+        .with_state(proxy.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // The keeper's `ntx settle`, through that provider, bounded in time.
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ntx"))
+        .args(["settle", "--wallet", "keeper.skey", "--json"])
+        .current_dir(s.dir.path())
+        .env("NTX_PROVIDER_URL", &proxy_url)
+        .env_remove("NTX_NETWORK")
+        .env_remove("NTX_WALLET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ntx settle starts");
+    let patience = RESEND_AFTER + Duration::from_secs(50);
+    while child.try_wait().expect("the child").is_none() {
+        if started.elapsed() > patience {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("its output");
+            panic!(
+                "ntx settle did not finish within {patience:?}: the lost Claim was not sent again\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = child.wait_with_output().expect("its output");
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ntx settle failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let settled: Json = serde_json::from_str(&stdout).expect("JSON");
+    let txs = settled["transactions"].as_array().expect("transactions");
+    assert_eq!(txs.len(), 1, "{settled}");
+    assert_eq!(
+        proxy.lost.load(Ordering::SeqCst),
+        1,
+        "the Claim was lost once"
+    );
+    assert_eq!(
+        proxy.forwarded.load(Ordering::SeqCst),
+        1,
+        "and sent once more"
+    );
+    assert!(s.on_chain(txs[0]["tx_id"].as_str().expect("tx id")));
+    assert!(
+        took >= RESEND_AFTER,
+        "it waited before sending again: {took:?}"
+    );
+    assert_eq!(
+        cli.balance("provider.skey"),
+        (s.deposits, s.prices),
+        "the provider is paid exactly once"
+    );
+    assert_eq!(s.payments_to_provider(), 1);
+    assert_eq!(
+        cli.balance("keeper.skey"),
+        (keeper_before.0 - fee(&txs[0]), 0)
+    );
+    assert!(cli.escrows().is_empty());
+    eprintln!("ntx settle landed its lost Claim in {took:.1?}");
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::record::{LockRecord, METADATA_LABEL, SpecSource, SubmitRecord};
 use super::{ClientError, DeploymentInfo, JobSpecDoc};
@@ -17,6 +17,10 @@ use crate::wallet::{Signer, Wallet};
 
 /// A transaction stays valid this long after it is built.
 pub const TX_VALIDITY_MS: u64 = 10 * 60 * 1000;
+
+/// How long [`EscrowClient::send`] waits for a sent transaction to appear in a
+/// block before it sends the same signed transaction again.
+pub const RESEND_AFTER: Duration = Duration::from_secs(10);
 
 /// The smallest pure-ADA UTxO used as collateral (collateral is 150% of a fee
 /// of at most about 2 ADA), and the size of one created when none exists.
@@ -679,20 +683,21 @@ impl EscrowClient {
             .unwrap_or_else(|p| p.into_inner())
             .extend(inputs.iter().copied());
         let id = prepared.tx_id();
-        let options = AwaitOptions::new(confirmations, Duration::from_secs(300))
-            .with_poll(Duration::from_millis(100), Duration::from_secs(2));
-        let result = match self.chain.submit(prepared.cbor()).await {
-            Ok(_) => self.chain.await_tx(&id, &options).await,
+        let cbor = prepared.cbor();
+        let result = match self.chain.submit(cbor).await {
+            Ok(_) => {
+                self.land(cbor, &id, confirmations, Duration::from_secs(300))
+                    .await
+            }
             // A clean refusal for another reason: the transaction is not on chain.
             Err(e @ ChainError::Rejected { .. }) if !e.is_rejection_by("BadInputsUTxO") => Err(e),
             // The answer was lost, or an earlier attempt whose answer was lost
             // already spent these inputs: the transaction may be in the
             // mempool or on chain. Its id is known, so look for it.
-            Err(e) => {
-                let look = AwaitOptions::new(confirmations, Duration::from_secs(30))
-                    .with_poll(Duration::from_millis(200), Duration::from_secs(2));
-                self.chain.await_tx(&id, &look).await.map_err(|_| e)
-            }
+            Err(e) => self
+                .land(cbor, &id, confirmations, Duration::from_secs(30))
+                .await
+                .map_err(|_| e),
         };
         // Inputs of a transaction whose fate is unknown stay held back, so no
         // later transaction of this client spends them twice.
@@ -704,6 +709,52 @@ impl EscrowClient {
             }
         }
         Ok(result?)
+    }
+
+    /// Waits up to `timeout` for the submitted transaction `id` to reach
+    /// `confirmations`, sending the same signed bytes (`cbor`) again whenever it
+    /// has been in no block for [`RESEND_AFTER`]. A mempool can lose an accepted
+    /// transaction (the node restarts, or a rollback drops it), and nothing
+    /// else would send it again; the same bytes can only land once. A resend
+    /// refused for a reason other than spent inputs (it expired, say) means it
+    /// can no longer land, unless it already has: that refusal is the answer.
+    async fn land(
+        &self,
+        cbor: &[u8],
+        id: &TxId,
+        confirmations: u64,
+        timeout: Duration,
+    ) -> Result<Confirmation, ChainError> {
+        let start = Instant::now();
+        loop {
+            let left = timeout.saturating_sub(start.elapsed());
+            let options = AwaitOptions::new(confirmations, left.min(RESEND_AFTER))
+                .with_poll(Duration::from_millis(100), Duration::from_secs(2));
+            match self.chain.await_tx(id, &options).await {
+                Err(ChainError::Timeout { tx, wanted, .. }) => {
+                    if start.elapsed() >= timeout {
+                        return Err(ChainError::Timeout {
+                            tx,
+                            wanted,
+                            waited: start.elapsed(),
+                        });
+                    }
+                }
+                done => return done,
+            }
+            // In no block yet (or not deep enough): send it again. "Inputs
+            // spent" means it is in the mempool or a block already, or lost to
+            // a conflicting transaction; either way, keep looking.
+            match self.chain.submit(cbor).await {
+                Err(e @ ChainError::Rejected { .. }) if !e.is_rejection_by("BadInputsUTxO") => {
+                    let once = AwaitOptions::new(1, Duration::ZERO);
+                    if self.chain.await_tx(id, &once).await.is_err() {
+                        return Err(e);
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Where `escrow`'s spec is, from its lock record (found through the

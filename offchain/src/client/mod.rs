@@ -19,7 +19,8 @@ mod spec;
 pub use deployment::{DeploymentInfo, parse_output_reference};
 pub use error::ClientError;
 pub use escrow::{
-    COLLATERAL_LOVELACE, EscrowClient, EscrowScan, LockRequest, Prepared, TX_VALIDITY_MS,
+    COLLATERAL_LOVELACE, EscrowClient, EscrowScan, LockRequest, Prepared, RESEND_AFTER,
+    TX_VALIDITY_MS,
 };
 pub use record::{
     LockRecord, METADATA_LABEL, RECORD_VERSION, RecordError, SpecSource, SubmitRecord,
