@@ -525,3 +525,80 @@ fn wrong_model_file_and_impossible_jobs_are_refused() {
         .unwrap_err();
     assert!(matches!(err, InferenceError::InvalidSpec { .. }), "{err}");
 }
+
+/// `ntx-embed tiny-llama`, `compute … RUNS` and `verify` as a script (or the GPU check,
+/// `scripts/gpu-check.sh`) uses them: the hash printed is the model's, every run is
+/// timed on stderr with its tokens per second, the result is the in-process one and is
+/// accepted; a RUNS that is not a count is a usage error.
+#[test]
+fn the_cli_writes_the_tiny_llama_and_times_repeated_runs() {
+    let t = tiny();
+    let scratch = tempfile::tempdir().unwrap();
+    let cli = |args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_ntx-embed"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let dir = scratch.path().join("model");
+    let out = cli(&["tiny-llama".as_ref(), dir.as_os_str()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        t.hash.to_string()
+    );
+
+    let job = JobSpec::Generate(spec(t.hash, SAMPLE, 16));
+    let job_path = scratch.path().join("job.json");
+    std::fs::write(&job_path, serde_json::to_string(&job).unwrap()).unwrap();
+    let result = scratch.path().join("out.bin");
+    let compute = |runs: &str| {
+        cli(&[
+            "compute".as_ref(),
+            dir.as_os_str(),
+            job_path.as_os_str(),
+            result.as_os_str(),
+            runs.as_ref(),
+        ])
+    };
+    let out = compute("2");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for run in ["run 1 on cpu:", "run 2 on cpu:"] {
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with(run))
+            .unwrap_or_else(|| panic!("no {run:?} in {stderr}"));
+        assert!(
+            line.contains("16 tokens") && line.contains("tokens/s"),
+            "{line}"
+        );
+    }
+    let bytes = std::fs::read(&result).unwrap();
+    let engine = Engine::new(Device::Cpu);
+    assert_eq!(bytes, engine.compute(&job, t.dir.path()).unwrap().bytes);
+    let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(hash, Hash32::of(&bytes).to_string());
+
+    let out = cli(&[
+        "verify".as_ref(),
+        dir.as_os_str(),
+        job_path.as_os_str(),
+        result.as_os_str(),
+        hash.as_ref(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("accept: RuleConsistent"));
+
+    let out = compute("twice");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RUNS must be a count"));
+}
