@@ -255,6 +255,8 @@ async fn run(load: Load) {
         "every job claimed"
     );
 
+    let phases = Phases::of(live.chain.as_ref(), &audit.jobs, load.slot_ms).await;
+
     let tip = live.devnet.tip();
     let per_minute = load.jobs as f64 / settled_in.as_secs_f64() * 60.0;
     eprintln!(
@@ -270,6 +272,87 @@ async fn run(load: Load) {
         tip.height,
         started.elapsed().as_secs_f64(),
     );
+    eprintln!("load: where the time went (from the chain's slots)\n{phases}");
+}
+
+/// Where a run's time went, read back from the chain: each job's lock, Submit and
+/// Claim slots, and how many jobs each claim carried.
+struct Phases {
+    lock_to_submit: Vec<f64>,
+    submit_to_claim: Vec<f64>,
+    lock_to_claim: Vec<f64>,
+    claims_per_tx: Vec<f64>,
+}
+
+impl Phases {
+    async fn of(
+        chain: &dyn ntx_offchain::chain::ChainProvider,
+        jobs: &[ntx_offchain::audit::JobReport],
+        slot_ms: u64,
+    ) -> Self {
+        let secs = |slots: u64| (slots * slot_ms) as f64 / 1e3;
+        let mut phases = Phases {
+            lock_to_submit: Vec::new(),
+            submit_to_claim: Vec::new(),
+            lock_to_claim: Vec::new(),
+            claims_per_tx: Vec::new(),
+        };
+        let mut per_claim = std::collections::BTreeMap::<&str, usize>::new();
+        for job in jobs {
+            let (Some(lock), Some(submit), Some(claim), Some(claim_tx)) = (
+                job.lock_slot,
+                &job.submit_tx,
+                job.settle_slot,
+                &job.settle_tx,
+            ) else {
+                panic!("job {} lacks a lock, Submit or Claim", job.job_id);
+            };
+            let mut tx = [0u8; 32];
+            hex::decode_to_slice(submit, &mut tx).expect("a transaction id");
+            let submit = chain
+                .tx_info(&tx)
+                .await
+                .expect("the Submit is on chain")
+                .slot;
+            phases.lock_to_submit.push(secs(submit - lock));
+            phases.submit_to_claim.push(secs(claim - submit));
+            phases.lock_to_claim.push(secs(claim - lock));
+            *per_claim.entry(claim_tx).or_default() += 1;
+        }
+        phases.claims_per_tx = per_claim.into_values().map(|n| n as f64).collect();
+        phases
+    }
+}
+
+impl std::fmt::Display for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rows = [
+            ("lock -> Submit (s)", &self.lock_to_submit),
+            ("Submit -> Claim (s)", &self.submit_to_claim),
+            ("lock -> Claim (s)", &self.lock_to_claim),
+            ("jobs per Claim tx", &self.claims_per_tx),
+        ];
+        writeln!(
+            f,
+            "{:<20} {:>6} {:>8} {:>8} {:>8} {:>8}",
+            "", "n", "p50", "p90", "max", "mean"
+        )?;
+        for (name, values) in rows {
+            let mut v = values.clone();
+            v.sort_by(f64::total_cmp);
+            let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            writeln!(
+                f,
+                "{name:<20} {:>6} {:>8.1} {:>8.1} {:>8.1} {mean:>8.1}",
+                v.len(),
+                at(0.5),
+                at(0.9),
+                at(1.0)
+            )?;
+        }
+        Ok(())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
