@@ -22,6 +22,7 @@ cases = [
   ("lib/escrow/lock.ak", "    has_length(spec_hash, 32)?,\n", "", ["fail__lock_31_byte_spec_hash"]),
   ("lib/escrow/lock.ak", "      expect builtin.less_than_bytearray(previous, key)\n", "", ["fail__lock_duplicate_verifier_keys"]),
   ("lib/escrow/lock.ak", "    is_payee(provider)?,\n", "", ["fail__lock_provider_with_script_credential"]),
+  ("lib/escrow/lock.ak", "        builtin.length_of_bytearray(h) == 28\n", "        True\n", ["fail__lock_provider_with_short_stake_hash", "fail__lock_requester_with_short_stake_hash"]),
   ("lib/escrow/lock.ak", "    (quantity == 1)?,\n", "", ["fail__lock_mints_two_tokens_for_one_job"]),
   ("lib/escrow/submit.ak", "    is_signed_by(self, builtin.un_b_data(builtin.head_list(agent_at)))?,\n", "", ["fail__submit_without_agent_signature"]),
   ("lib/escrow/settle.ak", "    burns_exactly(value.tokens(self.mint, own_hash), settled)?,\n", "    True,\n", ["fail__claim_job_token_not_burned"]),

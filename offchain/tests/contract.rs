@@ -344,3 +344,39 @@ fn a_settlement_spending_dust_at_the_escrow_address_fails() {
         "dust must never be spendable in a settlement"
     );
 }
+
+/// A payee the escrow could never pay (a script payment credential, or a stake
+/// pointer) is refused by the builder with the reason, before anything is built;
+/// payees with an inline stake key or script are fine (docs/SECURITY.md row 24).
+#[test]
+fn a_lock_refuses_payees_the_escrow_cannot_pay() {
+    use ntx_offchain::protocol::{Credential, StakeCredential};
+    let mut sb = sandbox();
+    let honest = sb.terms(PRICE, SUBMIT_BY, SETTLE_BY);
+    let pointer = Some(StakeCredential::Pointer {
+        slot: 1,
+        transaction_index: 2,
+        certificate_index: 3,
+    });
+    let mut provider_pointer = honest.clone();
+    provider_pointer.provider.stake = pointer;
+    let mut requester_script = honest.clone();
+    requester_script.requester.payment = Credential::Script([7; 28]);
+    for (terms, role) in [
+        (provider_pointer, "provider"),
+        (requester_script, "requester"),
+    ] {
+        match sb.lock(&[terms], 100) {
+            Err(BuildError::Invalid(why)) => assert!(
+                why.contains(&format!("the {role}'s address cannot be paid")),
+                "{why}"
+            ),
+            other => panic!("{role}: expected a refusal, got {other:?}"),
+        }
+    }
+    let mut staked = honest;
+    staked.provider.stake = Some(StakeCredential::Inline(Credential::Key([9; 28])));
+    staked.requester.stake = Some(StakeCredential::Inline(Credential::Script([8; 28])));
+    sb.lock(&[staked], 100)
+        .expect("payees with an inline stake credential are accepted on chain");
+}

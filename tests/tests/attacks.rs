@@ -1505,59 +1505,69 @@ fn one_output_paying_two_deployments_settlements() {
     assert_eq!(paid(&fake.policy, &fake.name), PRICE);
 }
 
-// ## Findings
+// ## Unpayable payees
 
-/// FINDING (low): the lock checks that each payee's *payment* credential is a
-/// 28-byte key hash, but not the stake part, so a requester can lock a job
-/// whose provider address no ledger output can ever have (a 5-byte stake key
-/// hash): the provider could never be paid, and the requester would get its
-/// money back at `settle_by` after the work was done. The contract accepts such
-/// a lock; what stops the attack is off-chain: the datum does not decode as a
-/// `JobDatum` (hashes are fixed-size there), so `EscrowUtxo::from_utxo` refuses
-/// it and no agent takes the job (agents also require the datum's provider to
-/// equal their own payout address exactly).
+/// A lock whose provider (or requester) address no ledger output can carry: a
+/// stake key hash of 5 bytes, or a stake pointer. A provider who did such a job
+/// could never be paid, and the requester would take the refund at `settle_by`
+/// after the work was done. The lock's `is_payee` checks the stake part as well as
+/// the payment credential and refuses all three (until it did, this was the
+/// finding of docs/SECURITY.md row 24, stopped only off chain).
 #[test]
-fn a_lock_with_an_unpayable_provider_is_accepted_but_is_no_escrow_off_chain() {
+fn a_lock_with_an_unpayable_payee_is_refused() {
     let scene = Scene::new();
-    let mut draft = scene.lock_draft(1);
-    let Datum::Inline(d) = &draft.outputs[0].datum else {
-        panic!("inline datum")
+    let inline_short = |kind: u64| {
+        data::constr(
+            0,
+            vec![data::constr(
+                0,
+                vec![data::constr(kind, vec![data::bytes(&[1; 5])])],
+            )],
+        )
     };
-    let mut fields = data::as_constr(d, "datum", 11)
-        .expect("a constr")
-        .1
-        .to_vec();
-    let stake = data::constr(
+    let pointer = data::constr(
         0,
         vec![data::constr(
-            0,
-            vec![data::constr(0, vec![data::bytes(&[1; 5])])],
+            1,
+            vec![data::int(1), data::int(2), data::int(3)],
         )],
     );
-    fields[2] = data::constr(
-        0,
-        vec![
-            data::constr(0, vec![data::bytes(&scene.provider.key_hash)]),
-            stake,
-        ],
-    );
-    draft.outputs[0].datum = Datum::Inline(data::constr(0, fields));
-    let lock = scene
-        .dep
-        .finish(
-            draft,
-            &scene.requester.address_bytes,
-            &[&scene.requester.key],
+    let cases = [
+        (
+            "provider with a 5-byte stake key hash",
+            2,
+            scene.provider.key_hash,
+            inline_short(0),
+        ),
+        (
+            "provider with a stake pointer",
+            2,
+            scene.provider.key_hash,
+            pointer,
+        ),
+        (
+            "requester with a 5-byte stake script hash",
+            1,
+            scene.requester.key_hash,
+            inline_short(1),
+        ),
+    ];
+    for (what, field, key_hash, stake) in cases {
+        let mut draft = scene.lock_draft(1);
+        let Datum::Inline(d) = &draft.outputs[0].datum else {
+            panic!("inline datum")
+        };
+        let mut fields = data::as_constr(d, "datum", 11)
+            .expect("a constr")
+            .1
+            .to_vec();
+        fields[field] = data::constr(
             0,
-        )
-        .expect("the contract accepts the lock (the finding)");
-    scene.world.submit(&lock).expect("the devnet accepts it");
-    let utxo = scene
-        .world
-        .utxos(&scene.escrow_address())
-        .into_iter()
-        .find(|u| u.reference.transaction_id == lock.tx.id)
-        .expect("on chain");
-    let refused = EscrowUtxo::from_utxo(&scene.dep, utxo).expect_err("off-chain code refuses it");
-    eprintln!("refused: {refused}");
+            vec![data::constr(0, vec![data::bytes(&key_hash)]), stake],
+        );
+        draft.outputs[0].datum = Datum::Inline(data::constr(0, fields));
+        let tx = scene.force(draft, &scene.requester, &[&scene.requester.key]);
+        let err = scene.attack(what, &tx);
+        assert_script_failure(what, &err, "mint:0");
+    }
 }

@@ -1078,8 +1078,10 @@ fn lock_problems(
         ("requester", &datum.requester),
         ("provider", &datum.provider),
     ] {
-        if !matches!(a.payment, Credential::Key(_)) {
-            p.push(format!("the {who} is not a key address"));
+        if !a.is_payee() {
+            p.push(format!(
+                "the {who} cannot be paid: not a key address, or a stake pointer"
+            ));
         }
     }
     if datum.price == 0 {

@@ -82,6 +82,13 @@ pub fn lock(
                 "job {i}: the submit deadline must be after the transaction's validity ends ({upper_ms} ms): give the provider more time"
             )));
         }
+        for (role, address) in [("requester", &job.requester), ("provider", &job.provider)] {
+            if !address.is_payee() {
+                return Err(BuildError::Invalid(format!(
+                    "job {i}: the {role}'s address cannot be paid by the escrow: it needs a key payment credential and no stake pointer"
+                )));
+            }
+        }
         if job.settle_by <= job.submit_by {
             return Err(BuildError::Invalid(format!(
                 "job {i}: the settle deadline must come after the submit deadline"

@@ -53,6 +53,14 @@ pub struct Address {
 }
 
 impl Address {
+    /// Whether the escrow accepts this address as a payee: a key payment
+    /// credential and no stake part or an inline one (the lock refuses script
+    /// payees and stake pointers).
+    pub fn is_payee(&self) -> bool {
+        matches!(self.payment, Credential::Key(_))
+            && !matches!(self.stake, Some(StakeCredential::Pointer { .. }))
+    }
+
     /// The ledger address on `network`.
     pub fn to_shelley(&self, network: Network) -> ShelleyAddress {
         let payment = match self.payment {
