@@ -32,17 +32,17 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ntx_node_agent::{AgentConfig, BertFiles, TinyBert, write_tiny_bert};
+use ntx_node_agent::{AgentConfig, BertFiles};
 use ntx_offchain::Network;
-use ntx_offchain::audit::{Outcome, SlotRange, Target, check, collect_history, render_table};
 use ntx_offchain::builder::JobTerms;
 use ntx_offchain::chain::{BlockRange, Blockfrost, ChainProvider};
-use ntx_offchain::client::{
-    EscrowClient, JobSpecDoc, LockRequest, METADATA_LABEL, RESEND_AFTER, SpecSource,
-};
+use ntx_offchain::client::{EscrowClient, JobSpecDoc, LockRequest, RESEND_AFTER, SpecSource};
 use ntx_offchain::protocol::Asset;
 use ntx_offchain::wallet::{Signer, SigningKey, Wallet};
-use ntx_tests::agents::{Agent, address, free_port, write_key};
+use ntx_tests::agents::{
+    Agent, AgentToml, ProviderToml, address, audit_all_claimed, embed_spec, free_port,
+    submit_records, tiny_bert_in, verifier_keys,
+};
 use serde_json::Value as Json;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -303,86 +303,36 @@ fn wallet(seed: u8) -> Wallet {
 }
 
 impl World {
-    fn common_toml(&self, name: &str, port: u16) -> String {
-        format!(
-            r#"deployment = "{}"
-state_dir = "{}"
-listen = "127.0.0.1:{port}"
-models = ["{}"]
-poll_interval_ms = 200
-
-[chain]
-network = "devnet"
-provider_url = "{}"
-"#,
-            self.deployment.display(),
-            self.dir.path().join(name).display(),
-            self.model_dir.display(),
+    /// The agents' shared TOML: this world's deployment, folders and chain.
+    fn agent_toml(&self) -> AgentToml<'_> {
+        AgentToml::new(
+            &self.deployment,
+            self.dir.path(),
+            &self.model_dir,
             self.api.url(),
         )
     }
 
     fn provider_config(&self) -> AgentConfig {
-        let key = write_key(self.dir.path(), "agent", &self.agent_key);
-        let toml = format!(
-            r#"{}
-[provider]
-agent_key_file = "{}"
-payout_address = "{}"
-price_floor = {PRICE}
-max_concurrent_jobs = 2
-public_url = "http://127.0.0.1:{}"
-submit_margin_secs = 5
-settle_warning_secs = 30
-"#,
-            self.common_toml("provider-state", self.provider_port),
-            key.display(),
-            self.payout.address().to_bech32(),
-            self.provider_port,
-        );
-        AgentConfig::from_toml(&toml).expect("a provider config")
+        let p = ProviderToml::sole(&self.agent_key, self.provider_port, &self.payout, PRICE);
+        self.agent_toml().provider(&p)
     }
 
     fn verifier_config(&self, i: usize) -> AgentConfig {
-        let name = format!("verifier-{i}");
-        let key = write_key(self.dir.path(), &name, &self.verifier_keys[i]);
-        let toml = format!(
-            r#"{}
-[verifier]
-key_file = "{}"
-public_url = "http://127.0.0.1:{}"
-"#,
-            self.common_toml(&format!("{name}-state"), self.verifier_ports[i]),
-            key.display(),
-            self.verifier_ports[i],
-        );
-        AgentConfig::from_toml(&toml).expect("a verifier config")
+        let (key, port) = (&self.verifier_keys[i], self.verifier_ports[i]);
+        self.agent_toml().verifier(i, key, port)
     }
 
+    /// Job `n`: an `embed` job on the tiny BERT, checked by the three verifiers.
     fn spec(&self, n: usize) -> JobSpecDoc {
-        let verifiers: Vec<Json> = self
-            .verifier_keys
-            .iter()
-            .zip(&self.verifier_ports)
-            .map(|(k, p)| {
-                serde_json::json!({"key": hex::encode(k.public_key()),
-                                   "url": format!("http://127.0.0.1:{p}")})
-            })
-            .collect();
-        let doc = serde_json::json!({
-            "version": 1,
-            "job": {
-                "task": "embed",
-                "model": {
-                    "weights": self.model.weights.to_hex(),
-                    "config": self.model.config.to_hex(),
-                    "tokenizer": self.model.tokenizer.to_hex(),
-                },
-                "inputs": [format!("job {n}: a man is eating food."), "hello world"],
-            },
-            "verifiers": verifiers,
-        });
-        JobSpecDoc::parse(doc.to_string().as_bytes()).expect("a spec")
+        let first = format!("job {n}: a man is eating food.");
+        let inputs = [first.as_str(), "hello world"];
+        embed_spec(
+            &self.model,
+            &self.verifier_keys,
+            &self.verifier_ports,
+            &inputs,
+        )
     }
 
     /// Locks job `n` (one transaction, confirmed) and returns its id.
@@ -433,14 +383,7 @@ public_url = "http://127.0.0.1:{}"
     }
 
     async fn submit_records(&self, job_id: &[u8; 32]) -> usize {
-        let id = format!("0x{}", hex::encode(job_id));
-        self.chain
-            .metadata_by_label(METADATA_LABEL)
-            .await
-            .expect("metadata")
-            .iter()
-            .filter(|m| m.json["op"] == "submit" && m.json["job"] == id.as_str())
-            .count()
+        submit_records(self.chain.as_ref(), job_id).await
     }
 }
 
@@ -479,13 +422,8 @@ async fn a_devnet_killed_mid_job_and_restarted_loses_no_block_and_every_job_sett
         .expect("connects");
     let deployment = dir.path().join("deployment.json");
     info.save(&deployment).expect("deployment saved");
-    let model_dir = dir.path().join("tiny-bert");
-    std::fs::create_dir_all(&model_dir).expect("model dir");
-    let model = write_tiny_bert(&model_dir, &TinyBert::default()).expect("tiny BERT");
-    let mut verifier_keys: Vec<SigningKey> = (0..3u8)
-        .map(|i| SigningKey::from_normal_bytes(&[0x60 + i; 32]))
-        .collect();
-    verifier_keys.sort_by_key(|k| k.public_key());
+    let (model_dir, model) = tiny_bert_in(dir.path());
+    let verifier_keys = verifier_keys(3);
     let w = World {
         requester: wallet(2),
         payout: wallet(3),
@@ -647,21 +585,7 @@ async fn a_devnet_killed_mid_job_and_restarted_loses_no_block_and_every_job_sett
         after_locks,
         "the requester neither paid more nor got anything back"
     );
-    let history = collect_history(
-        w.chain.as_ref(),
-        Target::of(&w.client.deployment().script),
-        Network::Devnet,
-        SlotRange::default(),
-    )
-    .await
-    .expect("the history is collected");
-    let audit = check(&history, Network::Devnet);
-    assert!(audit.is_clean(), "{}", render_table(&audit));
-    assert_eq!(audit.jobs.len(), JOBS);
-    assert!(
-        audit.jobs.iter().all(|j| j.outcome == Outcome::Claimed),
-        "every job claimed"
-    );
+    audit_all_claimed(w.chain.as_ref(), &w.client, JOBS).await;
     // The block at the kill's height is still the one reported then, and the chain
     // grew on it.
     let next = w

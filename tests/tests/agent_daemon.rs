@@ -15,11 +15,14 @@ use ntx_node_agent::{
 };
 use ntx_offchain::Network;
 use ntx_offchain::builder::{EscrowUtxo, JobTerms};
-use ntx_offchain::client::{EscrowClient, JobSpecDoc, LockRequest, METADATA_LABEL, SpecSource};
+use ntx_offchain::client::{EscrowClient, JobSpecDoc, LockRequest, SpecSource};
 use ntx_offchain::protocol::{JobState, Settlement};
 use ntx_offchain::wallet::{Signer, SigningKey, Wallet};
 use ntx_tests::LiveDevnet;
-use ntx_tests::agents::{Agent, address, free_port, init_logs, write_key};
+use ntx_tests::agents::{
+    Agent, AgentToml, EMBED_INPUTS, ProviderToml, address, embed_spec, free_port, init_logs,
+    submit_records, tiny_bert_in, verifier_keys, verifier_urls,
+};
 use tokio_util::sync::CancellationToken;
 
 const PRICE: u64 = 7_000_000;
@@ -60,24 +63,18 @@ impl World {
         let dir = tempfile::tempdir().expect("a temp dir");
         let deployment = dir.path().join("deployment.json");
         info.save(&deployment).expect("deployment saved");
-        let model_dir = dir.path().join("tiny-bert");
-        std::fs::create_dir_all(&model_dir).expect("model dir");
-        let model = write_tiny_bert(&model_dir, &TinyBert::default()).expect("tiny BERT");
+        let (model_dir, model) = tiny_bert_in(dir.path());
         // The same folder serves `generate` jobs: the tiny llama's `model.gguf`.
         let llama =
             ntx_node_agent::write_tiny_llama(&model_dir, &ntx_node_agent::TinyLlama::default())
                 .expect("tiny llama");
-        let mut verifier_keys: Vec<SigningKey> = (0..3u8)
-            .map(|i| SigningKey::from_normal_bytes(&[0x60 + i; 32]))
-            .collect();
-        verifier_keys.sort_by_key(|k| k.public_key());
         World {
             requester: live.wallet(2, 100, 10 * PRICE),
             payout: live.wallet(3, 0, 0),
             agent_key: SigningKey::from_normal_bytes(&[4; 32]),
             verifier_ports: (0..3).map(|_| free_port()).collect(),
             provider_port: free_port(),
-            verifier_keys,
+            verifier_keys: verifier_keys(3),
             client,
             live,
             dir,
@@ -103,90 +100,38 @@ impl World {
             .expect("the faucet pays");
     }
 
-    fn common_toml(&self, name: &str, port: u16) -> String {
-        format!(
-            r#"deployment = "{}"
-state_dir = "{}"
-listen = "127.0.0.1:{port}"
-models = ["{}"]
-poll_interval_ms = 200
-
-[chain]
-network = "devnet"
-provider_url = "{}"
-"#,
-            self.deployment.display(),
-            self.dir.path().join(name).display(),
-            self.model_dir.display(),
-            self.live.url,
+    /// The agents' shared TOML: this world's deployment, folders and chain.
+    fn agent_toml(&self) -> AgentToml<'_> {
+        AgentToml::new(
+            &self.deployment,
+            self.dir.path(),
+            &self.model_dir,
+            &self.live.url,
         )
     }
 
     fn provider_config(&self) -> AgentConfig {
-        let key = write_key(self.dir.path(), "agent", &self.agent_key);
-        let toml = format!(
-            r#"{}
-[provider]
-agent_key_file = "{}"
-payout_address = "{}"
-price_floor = {PRICE}
-max_concurrent_jobs = 2
-public_url = "http://127.0.0.1:{}"
-submit_margin_secs = 5
-settle_warning_secs = 30
-"#,
-            self.common_toml("provider-state", self.provider_port),
-            key.display(),
-            self.payout.address().to_bech32(),
-            self.provider_port,
-        );
-        AgentConfig::from_toml(&toml).expect("a provider config")
+        let p = ProviderToml::sole(&self.agent_key, self.provider_port, &self.payout, PRICE);
+        self.agent_toml().provider(&p)
     }
 
     fn verifier_config(&self, i: usize) -> AgentConfig {
-        let name = format!("verifier-{i}");
-        let key = write_key(self.dir.path(), &name, &self.verifier_keys[i]);
-        let toml = format!(
-            r#"{}
-[verifier]
-key_file = "{}"
-public_url = "http://127.0.0.1:{}"
-"#,
-            self.common_toml(&format!("{name}-state"), self.verifier_ports[i]),
-            key.display(),
-            self.verifier_ports[i],
-        );
-        AgentConfig::from_toml(&toml).expect("a verifier config")
+        let (key, port) = (&self.verifier_keys[i], self.verifier_ports[i]);
+        self.agent_toml().verifier(i, key, port)
     }
 
     fn verifier_urls(&self) -> Vec<String> {
-        self.verifier_ports
-            .iter()
-            .map(|p| format!("http://127.0.0.1:{p}"))
-            .collect()
+        verifier_urls(&self.verifier_ports)
     }
 
+    /// An `embed` job on the tiny BERT, checked by the three verifiers.
     fn spec(&self) -> JobSpecDoc {
-        let verifiers: Vec<serde_json::Value> = self
-            .verifier_keys
-            .iter()
-            .zip(self.verifier_urls())
-            .map(|(k, url)| serde_json::json!({"key": hex::encode(k.public_key()), "url": url}))
-            .collect();
-        let doc = serde_json::json!({
-            "version": 1,
-            "job": {
-                "task": "embed",
-                "model": {
-                    "weights": self.model.weights.to_hex(),
-                    "config": self.model.config.to_hex(),
-                    "tokenizer": self.model.tokenizer.to_hex(),
-                },
-                "inputs": ["A man is eating food.", "The new movie is awesome.", "hello world"],
-            },
-            "verifiers": verifiers,
-        });
-        JobSpecDoc::parse(doc.to_string().as_bytes()).expect("a spec")
+        embed_spec(
+            &self.model,
+            &self.verifier_keys,
+            &self.verifier_ports,
+            &EMBED_INPUTS,
+        )
     }
 
     /// Locks one job for the provider and returns its id.
@@ -257,15 +202,7 @@ public_url = "http://127.0.0.1:{}"
 
     /// Submit records on chain for `job_id`.
     async fn submit_records(&self, job_id: &[u8; 32]) -> usize {
-        let id = format!("0x{}", hex::encode(job_id));
-        self.live
-            .chain
-            .metadata_by_label(METADATA_LABEL)
-            .await
-            .expect("metadata")
-            .iter()
-            .filter(|m| m.json["op"] == "submit" && m.json["job"] == id.as_str())
-            .count()
+        submit_records(self.live.chain.as_ref(), job_id).await
     }
 }
 

@@ -15,15 +15,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ntx_node_agent::{AgentConfig, BertFiles, TinyBert, write_tiny_bert};
 use ntx_offchain::Network;
-use ntx_offchain::audit::{Outcome, SlotRange, Target, check, collect_history, render_table};
 use ntx_offchain::builder::JobTerms;
-use ntx_offchain::client::{JobSpecDoc, LockRequest, SpecSource};
+use ntx_offchain::client::{LockRequest, SpecSource};
 use ntx_offchain::protocol::Address;
 use ntx_offchain::wallet::{Signer, SigningKey, Wallet};
 use ntx_tests::LiveDevnet;
-use ntx_tests::agents::{Agent, address, free_port, init_logs, write_key};
+use ntx_tests::agents::{
+    Agent, AgentToml, EMBED_INPUTS, ProviderToml, address, audit_all_claimed, embed_spec,
+    free_port, init_logs, tiny_bert_in, verifier_keys,
+};
 
 const PRICE: u64 = 1_000_000;
 const REQUESTERS: usize = 10;
@@ -46,14 +47,9 @@ async fn run(load: Load) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let deployment = dir.path().join("deployment.json");
     info.save(&deployment).expect("deployment saved");
-    let model_dir = dir.path().join("tiny-bert");
-    std::fs::create_dir_all(&model_dir).expect("model dir");
-    let model: BertFiles = write_tiny_bert(&model_dir, &TinyBert::default()).expect("tiny BERT");
+    let (model_dir, model) = tiny_bert_in(dir.path());
 
-    let mut verifier_keys: Vec<SigningKey> = (0..VERIFIERS as u8)
-        .map(|i| SigningKey::from_normal_bytes(&[0x60 + i; 32]))
-        .collect();
-    verifier_keys.sort_by_key(|k| k.public_key());
+    let verifier_keys = verifier_keys(VERIFIERS as u8);
     let verifier_ports: Vec<u16> = (0..VERIFIERS).map(|_| free_port()).collect();
     let agent_keys: Vec<SigningKey> = (0..PROVIDERS as u8)
         .map(|i| SigningKey::from_normal_bytes(&[0x40 + i; 32]))
@@ -84,74 +80,25 @@ async fn run(load: Load) {
         })
         .collect();
 
-    let common = |name: &str, port: u16| {
-        format!(
-            "deployment = \"{}\"\nstate_dir = \"{}\"\nlisten = \"127.0.0.1:{port}\"\n\
-             models = [\"{}\"]\npoll_interval_ms = 200\n\n[chain]\nnetwork = \"devnet\"\n\
-             provider_url = \"{}\"\n",
-            deployment.display(),
-            dir.path().join(name).display(),
-            model_dir.display(),
-            live.url,
-        )
-    };
+    let toml = AgentToml::new(&deployment, dir.path(), &model_dir, &live.url);
     let mut agents = Vec::new();
     for (i, key) in verifier_keys.iter().enumerate() {
-        let name = format!("verifier-{i}");
-        let file = write_key(dir.path(), &name, key);
-        let toml = format!(
-            "{}\n[verifier]\nkey_file = \"{}\"\npublic_url = \"http://127.0.0.1:{}\"\n",
-            common(&format!("{name}-state"), verifier_ports[i]),
-            file.display(),
-            verifier_ports[i],
-        );
-        agents.push(Agent::start(
-            AgentConfig::from_toml(&toml).expect("a verifier config"),
-        ));
+        agents.push(Agent::start(toml.verifier(i, key, verifier_ports[i])));
     }
     for (i, key) in agent_keys.iter().enumerate() {
         let name = format!("provider-{i}");
-        let port = free_port();
-        let file = write_key(dir.path(), &name, key);
-        let toml = format!(
-            "{}\n[provider]\nagent_key_file = \"{}\"\npayout_address = \"{}\"\n\
-             price_floor = {PRICE}\nmax_concurrent_jobs = 4\n\
-             public_url = \"http://127.0.0.1:{port}\"\nsubmit_margin_secs = 5\n\
-             settle_warning_secs = 30\n",
-            common(&format!("{name}-state"), port),
-            file.display(),
-            payouts[i].address().to_bech32(),
-        );
-        agents.push(Agent::start(
-            AgentConfig::from_toml(&toml).expect("a provider config"),
-        ));
+        agents.push(Agent::start(toml.provider(&ProviderToml {
+            key_name: &name,
+            key,
+            state: &format!("{name}-state"),
+            port: free_port(),
+            payout: &payouts[i],
+            price_floor: PRICE,
+            max_concurrent_jobs: 4,
+        })));
     }
 
-    let verifiers: Vec<serde_json::Value> = verifier_keys
-        .iter()
-        .zip(&verifier_ports)
-        .map(|(k, p)| {
-            serde_json::json!({"key": hex::encode(k.public_key()), "url": format!("http://127.0.0.1:{p}")})
-        })
-        .collect();
-    let spec = JobSpecDoc::parse(
-        serde_json::json!({
-            "version": 1,
-            "job": {
-                "task": "embed",
-                "model": {
-                    "weights": model.weights.to_hex(),
-                    "config": model.config.to_hex(),
-                    "tokenizer": model.tokenizer.to_hex(),
-                },
-                "inputs": ["A man is eating food.", "The new movie is awesome.", "hello world"],
-            },
-            "verifiers": verifiers,
-        })
-        .to_string()
-        .as_bytes(),
-    )
-    .expect("a spec");
+    let spec = embed_spec(&model, &verifier_keys, &verifier_ports, &EMBED_INPUTS);
 
     // Each requester locks its share one job per transaction (a batch needs one seed
     // UTxO per job), round robin over the providers; the ten requesters lock concurrently.
@@ -239,21 +186,7 @@ async fn run(load: Load) {
         assert!(live.balance(p).1 > 0, "provider {i} served none");
     }
 
-    let history = collect_history(
-        live.chain.as_ref(),
-        Target::of(&client.deployment().script),
-        Network::Devnet,
-        SlotRange::default(),
-    )
-    .await
-    .expect("the history is collected");
-    let audit = check(&history, Network::Devnet);
-    assert!(audit.is_clean(), "{}", render_table(&audit));
-    assert_eq!(audit.jobs.len(), load.jobs);
-    assert!(
-        audit.jobs.iter().all(|j| j.outcome == Outcome::Claimed),
-        "every job claimed"
-    );
+    let audit = audit_all_claimed(live.chain.as_ref(), &client, load.jobs).await;
 
     let phases = Phases::of(live.chain.as_ref(), &audit.jobs, load.slot_ms).await;
 
