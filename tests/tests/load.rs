@@ -189,6 +189,15 @@ async fn run(load: Load) {
     let audit = audit_all_claimed(live.chain.as_ref(), &client, load.jobs).await;
 
     let phases = Phases::of(live.chain.as_ref(), &audit.jobs, load.slot_ms).await;
+    // Providers merge the claims that queue while their wallet is busy: with one
+    // Claim per job (what they sent before the queue: 54 for 60 jobs) the wallet's
+    // one transaction per block is spent twice per job.
+    assert!(
+        phases.claims_per_tx.len() * 4 < load.jobs * 3,
+        "{} Claim transactions for {} jobs: claims are not merged",
+        phases.claims_per_tx.len(),
+        load.jobs
+    );
 
     let tip = live.devnet.tip();
     let per_minute = load.jobs as f64 / settled_in.as_secs_f64() * 60.0;

@@ -13,8 +13,10 @@
 //! `submit_by` for the estimated inference, its spec does not match its hash or cannot
 //! be parsed, no configured model directory holds its model, or the engine refuses it.
 //! Transactions from the agent's wallet are built and sent one at a time (so two never
-//! pick the same coins); claims that are ready together go in one settlement (the
-//! client splits batches that exceed the limits).
+//! pick the same coins). Claims wait in one queue while the wallet is busy, and all
+//! that are waiting when it frees go in one settlement (the client splits batches
+//! that exceed the limits): under load a provider sends about one Claim per block
+//! instead of one per job.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,7 +34,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use super::attest::{Tally, collect_attestations};
 use super::config::ProviderConfig;
 use super::store::{JobRecord, Role, Stage};
-use super::{AgentError, Ctx, Inflight, Problem};
+use super::{AgentError, Ctx, Inflight, InflightGuard, Problem};
 use crate::InferenceError;
 
 /// Assumed inference time per input until one has been measured.
@@ -47,6 +49,9 @@ pub(crate) struct Provider {
     computing: Arc<AtomicUsize>,
     /// One wallet transaction at a time (coin selection must not race).
     writer: Arc<AsyncMutex<()>>,
+    /// Claims ready to send, each holding its job's in-flight guard until it is sent
+    /// (or fails, and the job goes back to the poll).
+    queued_claims: std::sync::Mutex<Vec<(EscrowUtxo, Settlement, InflightGuard)>>,
     retry_after: std::sync::Mutex<HashMap<[u8; 32], Instant>>,
     ms_per_input: AtomicU64,
 }
@@ -71,6 +76,7 @@ impl Provider {
             inflight: Inflight::default(),
             computing: Arc::new(AtomicUsize::new(0)),
             writer: Arc::new(AsyncMutex::new(())),
+            queued_claims: std::sync::Mutex::new(Vec::new()),
             retry_after: std::sync::Mutex::new(HashMap::new()),
             ms_per_input: AtomicU64::new(DEFAULT_MS_PER_INPUT),
         })
@@ -146,16 +152,16 @@ impl Provider {
             }
         }
         if !claims.is_empty() {
-            let guards: Vec<_> = claims
-                .iter()
-                .filter_map(|(e, _): &(EscrowUtxo, Settlement)| self.inflight.claim(e.datum.job_id))
-                .collect();
+            self.queued_claims
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(claims.into_iter().filter_map(|(escrow, settlement)| {
+                    let guard = self.inflight.claim(escrow.datum.job_id)?;
+                    Some((escrow, settlement, guard))
+                }));
             let this = self.clone();
             let c = ctx.clone();
-            ctx.spawn(async move {
-                this.claim(&c, claims).await;
-                drop(guards);
-            });
+            ctx.spawn(async move { this.claim_queued(&c).await });
         }
         Ok(())
     }
@@ -595,9 +601,27 @@ impl Provider {
         chain.await_tx(&id, &options).await.map(|_| ())
     }
 
-    /// Claims every job in `items` in as few transactions as fit.
-    async fn claim(&self, ctx: &Ctx, mut items: Vec<(EscrowUtxo, Settlement)>) {
+    /// Once the wallet is free, claims every job queued by then in as few
+    /// transactions as fit. A task that finds the queue empty (an earlier one took
+    /// its jobs along) does nothing.
+    async fn claim_queued(&self, ctx: &Ctx) {
         let _writer = self.writer.lock().await;
+        let queued =
+            std::mem::take(&mut *self.queued_claims.lock().unwrap_or_else(|p| p.into_inner()));
+        if queued.is_empty() {
+            return;
+        }
+        let (items, guards): (Vec<_>, Vec<_>) = queued
+            .into_iter()
+            .map(|(escrow, settlement, guard)| ((escrow, settlement), guard))
+            .unzip();
+        self.claim(ctx, items).await;
+        drop(guards);
+    }
+
+    /// Claims every job in `items` in as few transactions as fit (the caller holds
+    /// the wallet).
+    async fn claim(&self, ctx: &Ctx, mut items: Vec<(EscrowUtxo, Settlement)>) {
         while !items.is_empty() {
             let (prepared, rest) = match ctx.client.settle(&self.wallet, items).await {
                 Ok(x) => x,
