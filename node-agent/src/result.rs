@@ -213,13 +213,21 @@ pub fn peek_task(bytes: &[u8]) -> Result<TaskTag, ParseError> {
     TaskTag::from_u8(bytes[6]).ok_or(ParseError::UnknownTask { found: bytes[6] })
 }
 
-/// A cursor that hands out fixed-size pieces of a slice whose length was checked.
-struct Reader<'a> {
+/// A cursor that hands out fixed-size little-endian pieces of a result's header,
+/// whose length the caller has checked (both tasks' headers use it).
+pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
+    /// A cursor just after the prefix every result shares (magic, version, task).
+    pub(crate) fn after_prefix(bytes: &'a [u8]) -> Self {
+        Reader {
+            bytes,
+            pos: COMMON_PREFIX_LEN,
+        }
+    }
     fn take<const N: usize>(&mut self) -> [u8; N] {
         let mut out = [0u8; N];
         // Callers check the total length first; `get` keeps this panic-free anyway.
@@ -229,16 +237,23 @@ impl<'a> Reader<'a> {
         self.pos += N;
         out
     }
-    fn u8(&mut self) -> u8 {
+    /// How many bytes have been read (the prefix included).
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+    pub(crate) fn u8(&mut self) -> u8 {
         self.take::<1>()[0]
     }
-    fn u16(&mut self) -> u16 {
+    pub(crate) fn u16(&mut self) -> u16 {
         u16::from_le_bytes(self.take())
     }
-    fn u32(&mut self) -> u32 {
+    pub(crate) fn u32(&mut self) -> u32 {
         u32::from_le_bytes(self.take())
     }
-    fn hash(&mut self) -> Hash32 {
+    pub(crate) fn u64(&mut self) -> u64 {
+        u64::from_le_bytes(self.take())
+    }
+    pub(crate) fn hash(&mut self) -> Hash32 {
         Hash32(self.take())
     }
 }
@@ -277,10 +292,7 @@ impl EmbedHeader {
                 need: EMBED_HEADER_LEN,
             });
         }
-        let mut r = Reader {
-            bytes,
-            pos: COMMON_PREFIX_LEN,
-        };
+        let mut r = Reader::after_prefix(bytes);
         let model_hash = r.hash();
         let config_hash = r.hash();
         let tokenizer_hash = r.hash();
@@ -310,7 +322,7 @@ impl EmbedHeader {
         if dim == 0 {
             return Err(bad("dim", 0u8));
         }
-        debug_assert_eq!(r.pos, EMBED_HEADER_LEN);
+        debug_assert_eq!(r.position(), EMBED_HEADER_LEN);
         Ok(Self {
             model_hash,
             config_hash,

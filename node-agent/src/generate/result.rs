@@ -25,7 +25,7 @@ use std::fmt;
 
 use crate::generate::spec::Decoding;
 use crate::hash::Hash32;
-use crate::result::{COMMON_PREFIX_LEN, FORMAT_VERSION, MAGIC, ParseError, peek_task};
+use crate::result::{FORMAT_VERSION, MAGIC, ParseError, Reader, peek_task};
 use crate::task::TaskTag;
 
 /// Size of the `generate` header; the token ids start here.
@@ -89,34 +89,6 @@ fn bad(field: &'static str, value: impl Into<u64>) -> ParseError {
     }
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> [u8; N] {
-        let mut out = [0u8; N];
-        if let Some(piece) = self.bytes.get(self.pos..self.pos + N) {
-            out.copy_from_slice(piece);
-        }
-        self.pos += N;
-        out
-    }
-    fn u8(&mut self) -> u8 {
-        self.take::<1>()[0]
-    }
-    fn u32(&mut self) -> u32 {
-        u32::from_le_bytes(self.take())
-    }
-    fn u64(&mut self) -> u64 {
-        u64::from_le_bytes(self.take())
-    }
-    fn hash(&mut self) -> Hash32 {
-        Hash32(self.take())
-    }
-}
-
 impl GenerateHeader {
     /// Writes the 133 header bytes.
     pub fn write(&self, out: &mut Vec<u8>) {
@@ -152,10 +124,7 @@ impl GenerateHeader {
                 need: GENERATE_HEADER_LEN,
             });
         }
-        let mut r = Reader {
-            bytes,
-            pos: COMMON_PREFIX_LEN,
-        };
+        let mut r = Reader::after_prefix(bytes);
         let model_hash = r.hash();
         let mode = r.u8();
         let (temperature_milli, top_p_milli, seed) = (r.u32(), r.u32(), r.u64());
@@ -192,7 +161,7 @@ impl GenerateHeader {
         if n == 0 {
             return Err(bad("n", 0u8));
         }
-        debug_assert_eq!(r.pos, GENERATE_HEADER_LEN);
+        debug_assert_eq!(r.position(), GENERATE_HEADER_LEN);
         Ok(Self {
             model_hash,
             decoding,
