@@ -13,7 +13,6 @@ use ntx_devnet::txbuilder::Output;
 use ntx_devnet::{Devnet, DevnetError, Value};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use tokio_util::sync::CancellationToken;
 
 /// A valid, signed payment from alice to bob that pays an inline datum
 /// consisting of `marker` (a 16-byte byte string), and the devnet it is valid on.
@@ -140,19 +139,8 @@ fn a_datum_nested_thousands_deep_is_rejected_without_crashing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_http_requests_get_a_4xx_with_a_reason() {
     let d = devnet();
-    let cancel = CancellationToken::new();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let server = {
-        let d = d.clone();
-        let c = cancel.clone();
-        tokio::spawn(async move {
-            ntx_devnet::serve_devnet(d, 0, c, move |a, _| {
-                let _ = tx.send(a);
-            })
-            .await
-        })
-    };
-    let api = rx.await.unwrap();
+    let served = Served::start(&d).await;
+    let api = served.api;
     let base = format!("http://{api}/api/v0");
     let http = reqwest::Client::new();
 
@@ -219,6 +207,5 @@ async fn bad_http_requests_get_a_4xx_with_a_reason() {
     let text = response.text().await.unwrap();
     assert!(text.contains("Conway"), "{text}");
 
-    cancel.cancel();
-    let _ = server.await;
+    let _ = served.stop().await;
 }

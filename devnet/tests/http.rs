@@ -5,69 +5,55 @@ mod common;
 
 use common::*;
 use ntx_devnet::{Devnet, DevnetConfig};
-use tokio_util::sync::CancellationToken;
+
+/// GETs `url` and decodes its JSON body.
+async fn get_json(http: &reqwest::Client, url: String) -> serde_json::Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// GETs `url`, whatever its status.
+async fn get(http: &reqwest::Client, url: String) -> reqwest::Response {
+    http.get(url).send().await.unwrap()
+}
+
+/// POSTs `cbor` to `url` as `application/cbor`, whatever the status.
+async fn post_cbor(http: &reqwest::Client, url: String, cbor: Vec<u8>) -> reqwest::Response {
+    http.post(url)
+        .header("Content-Type", "application/cbor")
+        .body(cbor)
+        .send()
+        .await
+        .unwrap()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_and_read_back_through_blockfrost_endpoints() {
     let d = Devnet::open(DevnetConfig::default()).unwrap();
-    let cancel = CancellationToken::new();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let server = {
-        let d = d.clone();
-        let c = cancel.clone();
-        tokio::spawn(async move {
-            ntx_devnet::serve_devnet(d, 0, c, move |a, _| {
-                let _ = tx.send(a);
-            })
-            .await
-        })
-    };
-    let api = rx.await.unwrap();
+    let served = Served::start(&d).await;
+    let api = served.api;
     let base = format!("http://{api}/api/v0");
     let http = reqwest::Client::new();
 
     // Parameters.
-    let p: serde_json::Value = http
-        .get(format!("{base}/epochs/latest/parameters"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let p = get_json(&http, format!("{base}/epochs/latest/parameters")).await;
     assert_eq!(p["min_fee_a"], 44);
     assert_eq!(
         p["cost_models_raw"]["PlutusV3"].as_array().unwrap().len(),
         297
     );
     assert!(p["cost_models"]["PlutusV3"]["addInteger-cpu-arguments-intercept"].is_number());
-    let g: serde_json::Value = http
-        .get(format!("http://{api}/genesis"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let g = get_json(&http, format!("http://{api}/genesis")).await;
     assert_eq!(g["network_magic"], 42);
 
     // A never-seen address has no UTxOs; an unknown tx is a Blockfrost 404.
     let stranger = bech32(&ntx_devnet::KeyPair::generate("x"));
-    let r = http
-        .get(format!("{base}/addresses/{stranger}/utxos"))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&http, format!("{base}/addresses/{stranger}/utxos")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.json::<serde_json::Value>().await.unwrap(),
         serde_json::json!([])
     );
-    let r = http
-        .get(format!("{base}/txs/{}", "00".repeat(32)))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&http, format!("{base}/txs/{}", "00".repeat(32))).await;
     assert_eq!(r.status(), 404);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["status_code"], 404);
@@ -78,23 +64,11 @@ async fn submit_and_read_back_through_blockfrost_endpoints() {
     let bob = d.key("bob").unwrap();
     let b = payment(&d, &alice, first_utxo(&d, &alice), &addr(&bob), 4_000_000);
     let cbor = b.build(&d.params(), &[&alice]);
-    let r = http
-        .post(format!("{base}/tx/submit"))
-        .header("Content-Type", "application/cbor")
-        .body(cbor.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = post_cbor(&http, format!("{base}/tx/submit"), cbor.clone()).await;
     assert_eq!(r.status(), 200);
     let hash: String = r.json().await.unwrap();
     // A rejected submission is a 400 naming the rule.
-    let r = http
-        .post(format!("{base}/tx/submit"))
-        .header("Content-Type", "application/cbor")
-        .body(cbor.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = post_cbor(&http, format!("{base}/tx/submit"), cbor.clone()).await;
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(
@@ -109,47 +83,19 @@ async fn submit_and_read_back_through_blockfrost_endpoints() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let t: serde_json::Value = http
-        .get(format!("{base}/txs/{hash}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let t = get_json(&http, format!("{base}/txs/{hash}")).await;
     assert_eq!(t["hash"], hash);
     assert_eq!(t["block_height"], 1);
     assert!(t["fees"].is_string());
-    let c: serde_json::Value = http
-        .get(format!("{base}/txs/{hash}/cbor"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let c = get_json(&http, format!("{base}/txs/{hash}/cbor")).await;
     assert_eq!(c["cbor"], hex::encode(&cbor));
-    let u: serde_json::Value = http
-        .get(format!("{base}/txs/{hash}/utxos"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let u = get_json(&http, format!("{base}/txs/{hash}/utxos")).await;
     assert_eq!(
         u["outputs"][0]["amount"][0],
         serde_json::json!({"unit": "lovelace", "quantity": "4000000"})
     );
     let bob_bech = bech32(&bob);
-    let utxos: serde_json::Value = http
-        .get(format!("{base}/addresses/{bob_bech}/utxos"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let utxos = get_json(&http, format!("{base}/addresses/{bob_bech}/utxos")).await;
     assert!(
         utxos
             .as_array()
@@ -157,14 +103,7 @@ async fn submit_and_read_back_through_blockfrost_endpoints() {
             .iter()
             .any(|u| u["tx_hash"] == hash && u["output_index"] == 0)
     );
-    let latest: serde_json::Value = http
-        .get(format!("{base}/blocks/latest"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let latest = get_json(&http, format!("{base}/blocks/latest")).await;
     assert_eq!(latest["height"], 1);
 
     // Fund through the admin API (NTX minted under the devnet policy).
@@ -180,36 +119,21 @@ async fn submit_and_read_back_through_blockfrost_endpoints() {
         .await
         .unwrap();
     let unit = d.status().ntx_unit;
-    let utxos: serde_json::Value = http
-        .get(format!("http://{api}/addresses/{stranger}/utxos/{unit}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let utxos = get_json(
+        &http,
+        format!("http://{api}/addresses/{stranger}/utxos/{unit}"),
+    )
+    .await;
     assert_eq!(utxos.as_array().unwrap().len(), 1);
 
-    cancel.cancel();
-    server.await.unwrap().unwrap();
+    served.stop().await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn address_transactions_take_blockfrost_order_and_block_bounds() {
     let d = Devnet::open(DevnetConfig::default()).unwrap();
-    let cancel = CancellationToken::new();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let server = {
-        let d = d.clone();
-        let c = cancel.clone();
-        tokio::spawn(async move {
-            ntx_devnet::serve_devnet(d, 0, c, move |a, _| {
-                let _ = tx.send(a);
-            })
-            .await
-        })
-    };
-    let api = rx.await.unwrap();
+    let served = Served::start(&d).await;
+    let api = served.api;
     let key = ntx_devnet::KeyPair::generate("bounds");
     let who = bech32(&key);
     // Blocks 1, 2, 3 with two transactions each.
@@ -258,6 +182,5 @@ async fn address_transactions_take_blockfrost_order_and_block_bounds() {
     assert_eq!(status, 400);
     let (status, _) = get("?order=sideways").await;
     assert_eq!(status, 400);
-    cancel.cancel();
-    server.await.unwrap().unwrap();
+    served.stop().await.unwrap().unwrap();
 }

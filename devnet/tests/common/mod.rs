@@ -123,3 +123,41 @@ pub fn richest_utxo(d: &Devnet, key: &KeyPair) -> (OutRef, Value) {
         .max_by_key(|(_, v)| v.coin)
         .expect("has a utxo")
 }
+
+/// A devnet served over HTTP on a free loopback port, for the tests of its API.
+pub struct Served {
+    /// Where it listens.
+    pub api: std::net::SocketAddr,
+    cancel: tokio_util::sync::CancellationToken,
+    server: tokio::task::JoinHandle<Result<(), ntx_devnet::DevnetError>>,
+}
+
+impl Served {
+    /// Serves `d` and waits until it listens.
+    pub async fn start(d: &Devnet) -> Served {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let server = {
+            let d = d.clone();
+            let c = cancel.clone();
+            tokio::spawn(async move {
+                ntx_devnet::serve_devnet(d, 0, c, move |a, _| {
+                    let _ = tx.send(a);
+                })
+                .await
+            })
+        };
+        let api = rx.await.unwrap();
+        Served {
+            api,
+            cancel,
+            server,
+        }
+    }
+
+    /// Cancels the server and returns how its task ended.
+    pub async fn stop(self) -> Result<Result<(), ntx_devnet::DevnetError>, tokio::task::JoinError> {
+        self.cancel.cancel();
+        self.server.await
+    }
+}
