@@ -23,10 +23,11 @@ mod provider;
 mod store;
 mod verifier;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ntx_offchain::builder::EscrowUtxo;
 use ntx_offchain::chain::{Blockfrost, ChainProvider};
@@ -206,6 +207,47 @@ impl Drop for InflightGuard {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.1);
     }
+}
+
+/// Job ids not to retry before a given instant (after a transient failure).
+#[derive(Default)]
+pub(crate) struct Backoff(Mutex<HashMap<[u8; 32], Instant>>);
+
+impl Backoff {
+    /// Whether `id` is still waiting.
+    pub fn waiting(&self, id: &[u8; 32]) -> bool {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(id).is_some_and(|t| Instant::now() < *t)
+    }
+
+    /// Makes `id` wait `for_` before its next try.
+    pub fn wait(&self, id: [u8; 32], for_: Duration) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, Instant::now() + for_);
+    }
+}
+
+/// Calls `step` once per poll interval until the agent is cancelled, logging (and
+/// riding out) failed polls; `role` names the loop in the logs.
+pub(crate) async fn poll_until_cancelled<F, Fut>(ctx: &Ctx, role: &'static str, mut step: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let mut tick = tokio::time::interval(ctx.poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ctx.cancel.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = step().await {
+            tracing::warn!(error = %e, "{role} poll failed; retrying");
+        }
+    }
+    tracing::info!("{role} stopped");
 }
 
 /// Runs the agent until `cancel`: HTTP API, provider loop, verifier loop, as the

@@ -34,7 +34,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use super::attest::{Tally, collect_attestations};
 use super::config::ProviderConfig;
 use super::store::{JobRecord, Role, Stage};
-use super::{AgentError, Ctx, Inflight, InflightGuard, Problem};
+use super::{AgentError, Backoff, Ctx, Inflight, InflightGuard, Problem};
 use crate::InferenceError;
 
 /// Assumed inference time per input until one has been measured.
@@ -52,7 +52,7 @@ pub(crate) struct Provider {
     /// Claims ready to send, each holding its job's in-flight guard until it is sent
     /// (or fails, and the job goes back to the poll).
     queued_claims: std::sync::Mutex<Vec<(EscrowUtxo, Settlement, InflightGuard)>>,
-    retry_after: std::sync::Mutex<HashMap<[u8; 32], Instant>>,
+    retry_after: Backoff,
     ms_per_input: AtomicU64,
 }
 
@@ -77,7 +77,7 @@ impl Provider {
             computing: Arc::new(AtomicUsize::new(0)),
             writer: Arc::new(AsyncMutex::new(())),
             queued_claims: std::sync::Mutex::new(Vec::new()),
-            retry_after: std::sync::Mutex::new(HashMap::new()),
+            retry_after: Backoff::default(),
             ms_per_input: AtomicU64::new(DEFAULT_MS_PER_INPUT),
         })
     }
@@ -85,30 +85,7 @@ impl Provider {
     pub async fn run(self: Arc<Self>, ctx: Arc<Ctx>) {
         tracing::info!(agent = %hex::encode(self.wallet.key_hash()),
             wallet = %self.wallet.address().to_bech32(), "provider running");
-        let mut tick = tokio::time::interval(ctx.poll);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ctx.cancel.cancelled() => break,
-                _ = tick.tick() => {}
-            }
-            if let Err(e) = self.clone().tick(&ctx).await {
-                tracing::warn!(error = %e, "provider poll failed; retrying");
-            }
-        }
-        tracing::info!("provider stopped");
-    }
-
-    fn backing_off(&self, id: &[u8; 32]) -> bool {
-        let map = self.retry_after.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(id).is_some_and(|t| Instant::now() < *t)
-    }
-
-    fn back_off(&self, id: [u8; 32], for_: Duration) {
-        self.retry_after
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, Instant::now() + for_);
+        super::poll_until_cancelled(&ctx, "provider", || self.clone().tick(&ctx)).await;
     }
 
     async fn tick(self: Arc<Self>, ctx: &Arc<Ctx>) -> Result<(), String> {
@@ -138,7 +115,7 @@ impl Provider {
         for rec in jobs {
             if rec.stage.is_final()
                 || self.inflight.contains(&rec.job_id)
-                || self.backing_off(&rec.job_id)
+                || self.retry_after.waiting(&rec.job_id)
             {
                 continue;
             }
@@ -422,7 +399,8 @@ impl Provider {
         match problem {
             Problem::Retry(why) => {
                 tracing::warn!(job = %hex::encode(id), reason = %why, "will retry");
-                self.back_off(id, ctx.poll.max(Duration::from_secs(2)));
+                self.retry_after
+                    .wait(id, ctx.poll.max(Duration::from_secs(2)));
             }
             Problem::Refuse(why) => {
                 tracing::warn!(job = %hex::encode(id), reason = %why, "job refused");
@@ -534,7 +512,8 @@ impl Provider {
                     _ => String::new(),
                 };
                 tracing::warn!(job = %rec.id_hex(), error = %e, "cannot build the Submit{hint}; will retry");
-                self.back_off(rec.job_id, ctx.poll.max(Duration::from_secs(2)));
+                self.retry_after
+                    .wait(rec.job_id, ctx.poll.max(Duration::from_secs(2)));
                 return;
             }
         };
@@ -587,7 +566,8 @@ impl Provider {
             }
             Err(e) => {
                 tracing::warn!(job = %rec.id_hex(), error = %e, "cannot re-send the Submit; will retry");
-                self.back_off(rec.job_id, ctx.poll.max(Duration::from_secs(2)));
+                self.retry_after
+                    .wait(rec.job_id, ctx.poll.max(Duration::from_secs(2)));
             }
         }
     }
@@ -685,7 +665,8 @@ impl Provider {
             }
             Err(e) => {
                 tracing::warn!(job = %rec.id_hex(), error = %e, "cannot re-send the claim; will retry");
-                self.back_off(rec.job_id, ctx.poll.max(Duration::from_secs(2)));
+                self.retry_after
+                    .wait(rec.job_id, ctx.poll.max(Duration::from_secs(2)));
             }
         }
     }

@@ -14,9 +14,8 @@
 //! verifier signs nothing and records why. Downloads that fail are retried until the
 //! job's `settle_by`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ntx_offchain::builder::EscrowUtxo;
 use ntx_offchain::protocol::{JobState, Verdict as ChainVerdict};
@@ -25,13 +24,13 @@ use ntx_offchain::wallet::{KeyRole, Signer, SigningKey};
 use super::attest::SignedAttestation;
 use super::config::VerifierConfig;
 use super::store::{JobRecord, Role, Stage};
-use super::{AgentError, Ctx, Inflight, Problem};
+use super::{AgentError, Backoff, Ctx, Inflight, Problem};
 use crate::{Hash32, Verdict};
 
 pub(crate) struct Verifier {
     key: SigningKey,
     inflight: Inflight,
-    retry_after: std::sync::Mutex<HashMap<[u8; 32], Instant>>,
+    retry_after: Backoff,
 }
 
 impl Verifier {
@@ -46,36 +45,13 @@ impl Verifier {
         Ok(Verifier {
             key,
             inflight: Inflight::default(),
-            retry_after: std::sync::Mutex::new(HashMap::new()),
+            retry_after: Backoff::default(),
         })
     }
 
     pub async fn run(self: Arc<Self>, ctx: Arc<Ctx>) {
         tracing::info!(key = %hex::encode(self.key.public_key()), "verifier running");
-        let mut tick = tokio::time::interval(ctx.poll);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ctx.cancel.cancelled() => break,
-                _ = tick.tick() => {}
-            }
-            if let Err(e) = self.clone().tick(&ctx).await {
-                tracing::warn!(error = %e, "verifier poll failed; retrying");
-            }
-        }
-        tracing::info!("verifier stopped");
-    }
-
-    fn backing_off(&self, id: &[u8; 32]) -> bool {
-        let map = self.retry_after.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(id).is_some_and(|t| Instant::now() < *t)
-    }
-
-    fn back_off(&self, id: [u8; 32], for_: Duration) {
-        self.retry_after
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, Instant::now() + for_);
+        super::poll_until_cancelled(&ctx, "verifier", || self.clone().tick(&ctx)).await;
     }
 
     async fn tick(self: Arc<Self>, ctx: &Arc<Ctx>) -> Result<(), String> {
@@ -89,7 +65,7 @@ impl Verifier {
             };
             if !d.verifiers.contains(&me)
                 || self.inflight.contains(&d.job_id)
-                || self.backing_off(&d.job_id)
+                || self.retry_after.waiting(&d.job_id)
             {
                 continue;
             }
@@ -151,7 +127,8 @@ impl Verifier {
         match problem {
             Problem::Retry(why) => {
                 tracing::warn!(job = %hex::encode(id), reason = %why, "will retry");
-                self.back_off(id, ctx.poll.max(Duration::from_secs(1)));
+                self.retry_after
+                    .wait(id, ctx.poll.max(Duration::from_secs(1)));
             }
             Problem::Refuse(why) => {
                 tracing::warn!(job = %hex::encode(id), reason = %why, "cannot judge this job: signing nothing");
