@@ -3,10 +3,13 @@
 //! evaluated with the fetched cost models, confirmations, metadata,
 //! redeemers, ledger rejections and not-found.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ntx_devnet::{Devnet, DevnetConfig, KeyPair};
+use common::{Net, start};
+use ntx_devnet::{Devnet, KeyPair};
 use ntx_offchain::Network;
 use ntx_offchain::chain::{
     AwaitOptions, Blockfrost, ChainError, ChainProvider, Confirmation, RedeemerPurpose, TxId,
@@ -19,40 +22,6 @@ use ntx_offchain::tx::{
 use pallas_addresses::Address;
 use pallas_primitives::Metadatum;
 use tokio_util::sync::CancellationToken;
-
-struct Net {
-    devnet: Devnet,
-    provider: Blockfrost,
-    stop: CancellationToken,
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-async fn start() -> Net {
-    let devnet = Devnet::open(DevnetConfig::default()).expect("devnet opens");
-    let stop = CancellationToken::new();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(ntx_devnet::serve_devnet(
-        devnet.clone(),
-        0,
-        stop.clone(),
-        move |addr, _| {
-            let _ = tx.send(addr);
-        },
-    ));
-    let addr = rx.await.expect("devnet serves");
-    let provider =
-        Blockfrost::new(Network::Devnet, &format!("http://{addr}/api/v0"), None).expect("provider");
-    Net {
-        devnet,
-        provider,
-        stop,
-    }
-}
 
 fn addr(key: &KeyPair) -> Address {
     Address::Shelley(key.address())

@@ -1,45 +1,12 @@
 //! The provider's history methods (an address's transactions, a
 //! transaction's CBOR and place) against the devnet served over HTTP.
 
-use ntx_devnet::{Devnet, DevnetConfig, KeyPair};
-use ntx_offchain::Network;
-use ntx_offchain::chain::{BlockRange, Blockfrost, ChainError, ChainProvider};
+mod common;
+
+use common::start;
+use ntx_devnet::KeyPair;
+use ntx_offchain::chain::{BlockRange, ChainError, ChainProvider};
 use pallas_addresses::Address;
-use tokio_util::sync::CancellationToken;
-
-struct Net {
-    devnet: Devnet,
-    provider: Blockfrost,
-    stop: CancellationToken,
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-async fn start() -> Net {
-    let devnet = Devnet::open(DevnetConfig::default()).expect("devnet opens");
-    let stop = CancellationToken::new();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(ntx_devnet::serve_devnet(
-        devnet.clone(),
-        0,
-        stop.clone(),
-        move |addr, _| {
-            let _ = tx.send(addr);
-        },
-    ));
-    let addr = rx.await.expect("devnet serves");
-    let provider =
-        Blockfrost::new(Network::Devnet, &format!("http://{addr}/api/v0"), None).expect("provider");
-    Net {
-        devnet,
-        provider,
-        stop,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_history_is_listed_oldest_first_across_pages() {

@@ -7,6 +7,9 @@
 //! Case counts are modest so that `cargo test` stays quick; a longer run:
 //! `PROPTEST_CASES=100000 cargo test -p ntx-offchain --test fuzz_datum --release`.
 
+mod common;
+
+use common::config;
 use ntx_offchain::protocol::{
     Address, Attestation, Credential, FromPlutusData, JobDatum, JobState, MintAction,
     OutputReference, Settlement, SpendAction, ToPlutusData, data,
@@ -82,15 +85,6 @@ fn valid_datum() -> JobDatum {
             result_hash: [9; 32],
         },
     }
-}
-
-/// `cases` per property, unless `PROPTEST_CASES` asks for another number.
-fn config(cases: u32) -> ProptestConfig {
-    let mut config = ProptestConfig::default();
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = cases;
-    }
-    config
 }
 
 proptest! {

@@ -6,6 +6,9 @@
 //!
 //! A longer run: `PROPTEST_CASES=100000 cargo test -p ntx-offchain --test fuzz_spec --release`.
 
+mod common;
+
+use common::config;
 use ntx_offchain::client::{JobSpecDoc, SpecError, VerifierEndpoint, canonical_json};
 use proptest::prelude::*;
 use serde_json::{Value as Json, json};
@@ -68,15 +71,6 @@ fn valid_doc() -> impl Strategy<Value = JobSpecDoc> {
                 })
                 .collect(),
         })
-}
-
-/// `cases` per property, unless `PROPTEST_CASES` asks for another number.
-fn config(cases: u32) -> ProptestConfig {
-    let mut config = ProptestConfig::default();
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = cases;
-    }
-    config
 }
 
 proptest! {
