@@ -3,10 +3,10 @@
 //! contract agree, path by path, and that a few attacks fail.
 
 use ntx_offchain::builder::{BuildError, EscrowUtxo};
-use ntx_offchain::protocol::{Asset, Settlement, Verdict};
+use ntx_offchain::protocol::{Asset, Attestation, Settlement, Verdict};
 use ntx_offchain::protocol::{SpendAction, ToPlutusData};
 use ntx_offchain::sandbox::Sandbox;
-use ntx_offchain::tx::{Datum, DraftRedeemer, ScriptPurpose, TxOutput, Value};
+use ntx_offchain::tx::{Datum, Draft, DraftRedeemer, ScriptPurpose, TxOutput, Value};
 
 const PRICE: u64 = 25_000_000;
 const SUBMIT_BY: u64 = 1_000;
@@ -38,6 +38,22 @@ fn is_script_failure<T: std::fmt::Debug>(result: Result<T, BuildError>) -> bool 
         eprintln!("rejected: {e}");
     }
     matches!(result, Err(BuildError::Script(_)))
+}
+
+/// Whether the validator refuses the keeper's claim of `escrow` with
+/// `attestations` at `SUBMIT_BY + 1`, its draft `tamper`ed with first.
+fn claim_fails(
+    sb: &mut Sandbox,
+    escrow: EscrowUtxo,
+    attestations: Vec<Attestation>,
+    tamper: impl FnOnce(&mut Draft),
+) -> bool {
+    is_script_failure(sb.settle_draft(
+        vec![(escrow, Settlement::Claim { attestations })],
+        SUBMIT_BY + 1,
+        tamper,
+        &[],
+    ))
 }
 
 fn payout_to(finished: &ntx_offchain::builder::Finished, address: &[u8]) -> Value {
@@ -157,11 +173,7 @@ fn a_claim_with_signatures_over_another_result_fails() {
         result_hash: [0x78; 32],
     };
     let attestations = sb.attest(&forged, Verdict::Accept, &[0, 1]);
-    assert!(is_script_failure(sb.settle(
-        vec![(escrow, Settlement::Claim { attestations })],
-        SUBMIT_BY + 1,
-        &[]
-    )));
+    assert!(claim_fails(&mut sb, escrow, attestations, |_| {}));
 }
 
 #[test]
@@ -170,11 +182,7 @@ fn a_claim_with_a_repeated_verifier_fails() {
     let escrow = submitted(&mut sb);
     let mut attestations = sb.attest(&escrow, Verdict::Accept, &[1]);
     attestations.push(attestations[0]);
-    assert!(is_script_failure(sb.settle(
-        vec![(escrow, Settlement::Claim { attestations })],
-        SUBMIT_BY + 1,
-        &[]
-    )));
+    assert!(claim_fails(&mut sb, escrow, attestations, |_| {}));
 }
 
 #[test]
@@ -183,13 +191,9 @@ fn a_claim_that_pays_the_keeper_fails() {
     let escrow = submitted(&mut sb);
     let attestations = sb.attest(&escrow, Verdict::Accept, &[0, 1]);
     let keeper = sb.keeper.address_bytes.clone();
-    let result = sb.settle_draft(
-        vec![(escrow, Settlement::Claim { attestations })],
-        SUBMIT_BY + 1,
-        |draft| draft.outputs[0].address = keeper,
-        &[],
-    );
-    assert!(is_script_failure(result));
+    assert!(claim_fails(&mut sb, escrow, attestations, |draft| {
+        draft.outputs[0].address = keeper
+    }));
 }
 
 #[test]
@@ -197,23 +201,17 @@ fn a_claim_one_unit_short_fails() {
     let mut sb = sandbox();
     let escrow = submitted(&mut sb);
     let attestations = sb.attest(&escrow, Verdict::Accept, &[0, 1]);
-    let result = sb.settle_draft(
-        vec![(escrow, Settlement::Claim { attestations })],
-        SUBMIT_BY + 1,
-        |draft| {
-            let v = draft.outputs[0]
-                .value
-                .assets
-                .values_mut()
-                .next()
-                .and_then(|a| a.values_mut().next());
-            if let Some(q) = v {
-                *q -= 1;
-            }
-        },
-        &[],
-    );
-    assert!(is_script_failure(result));
+    assert!(claim_fails(&mut sb, escrow, attestations, |draft| {
+        let v = draft.outputs[0]
+            .value
+            .assets
+            .values_mut()
+            .next()
+            .and_then(|a| a.values_mut().next());
+        if let Some(q) = v {
+            *q -= 1;
+        }
+    }));
 }
 
 #[test]
@@ -222,21 +220,14 @@ fn a_claim_that_keeps_the_job_token_fails() {
     let escrow = submitted(&mut sb);
     let attestations = sb.attest(&escrow, Verdict::Accept, &[0, 1]);
     let policy = sb.deployment.script.policy_id();
-    let result = sb.settle_draft(
-        vec![(escrow.clone(), Settlement::Claim { attestations })],
-        SUBMIT_BY + 1,
-        |draft| {
-            draft.mint.clear();
-            draft
-                .redeemers
-                .retain(|r| !matches!(r.purpose, ntx_offchain::tx::ScriptPurpose::Mint(_)));
-            draft.outputs[0]
-                .value
-                .add_asset(policy, &escrow.datum.job_id, 1);
-        },
-        &[],
-    );
-    assert!(is_script_failure(result));
+    let job_id = escrow.datum.job_id;
+    assert!(claim_fails(&mut sb, escrow, attestations, |draft| {
+        draft.mint.clear();
+        draft
+            .redeemers
+            .retain(|r| !matches!(r.purpose, ntx_offchain::tx::ScriptPurpose::Mint(_)));
+        draft.outputs[0].value.add_asset(policy, &job_id, 1);
+    }));
 }
 
 #[test]
@@ -244,13 +235,9 @@ fn a_claim_after_settle_by_fails() {
     let mut sb = sandbox();
     let escrow = submitted(&mut sb);
     let attestations = sb.attest(&escrow, Verdict::Accept, &[0, 1]);
-    let result = sb.settle_draft(
-        vec![(escrow, Settlement::Claim { attestations })],
-        SUBMIT_BY + 1,
-        |draft| draft.invalid_from_slot = Some(SETTLE_BY + 1),
-        &[],
-    );
-    assert!(is_script_failure(result));
+    assert!(claim_fails(&mut sb, escrow, attestations, |draft| {
+        draft.invalid_from_slot = Some(SETTLE_BY + 1)
+    }));
 }
 
 #[test]
