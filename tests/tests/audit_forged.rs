@@ -6,7 +6,7 @@
 
 mod audit_common;
 
-use audit_common::scenario;
+use audit_common::{Scenario, scenario};
 use ntx_offchain::Network;
 use ntx_offchain::audit::{
     Audit, EscrowTx, History, JobReport, Recheck, ResultChecker, Rule, check, recompute,
@@ -16,7 +16,7 @@ use ntx_offchain::protocol::{
     FromPlutusData, Settlement, ToPlutusData, Verdict, attestation_message, payout_datum,
     sign_attestation,
 };
-use ntx_offchain::tx::Datum;
+use ntx_offchain::tx::{Datum, TxOutput};
 use ntx_tests::Party;
 
 fn forge(edit: impl FnOnce(&mut History)) -> Audit {
@@ -41,6 +41,25 @@ fn assert_only(audit: &Audit, rule: Rule, job: &[u8; 32], tx: Option<&[u8; 32]>)
         assert_eq!(f.job_id, Some(hex::encode(job)), "{}", render_table(audit));
         assert_eq!(f.tx_id, tx.map(hex::encode), "{}", render_table(audit));
     }
+}
+
+/// The history with transaction `id`'s withdraw-redeemer settlements edited.
+fn forge_settlements(id: &[u8; 32], edit: impl FnOnce(&mut Vec<Settlement>)) -> Audit {
+    forge(|h| edit_settlements(tx(h, id), edit))
+}
+
+/// The first output of `t` tagged with the deployment's payout datum.
+fn payout_output<'t>(t: &'t mut EscrowTx, s: &Scenario) -> &'t mut TxOutput {
+    let tag = payout_datum(&s.deployment.script.hash());
+    t.outputs
+        .iter_mut()
+        .find(|o| matches!(&o.datum, Datum::Inline(d) if *d == tag))
+        .expect("a payout output")
+}
+
+/// Some finding's detail contains `says`.
+fn assert_says(audit: &Audit, says: &str) {
+    assert!(details(audit).contains(says), "{}", details(audit));
 }
 
 fn details(audit: &Audit) -> String {
@@ -79,13 +98,7 @@ fn the_real_history_is_clean() {
 fn a_claim_paying_the_wrong_party() {
     let s = scenario();
     let audit = forge(|h| {
-        let claim = tx(h, &s.txs.claim);
-        let tag = payout_datum(&s.deployment.script.hash());
-        let payout = claim
-            .outputs
-            .iter_mut()
-            .find(|o| matches!(&o.datum, Datum::Inline(d) if *d == tag))
-            .expect("a payout output");
+        let payout = payout_output(tx(h, &s.txs.claim), s);
         payout.address = s.parties.requester_a.address_bytes.clone();
     });
     assert_only(&audit, Rule::Payout, &s.jobs.claimed, Some(&s.txs.claim));
@@ -116,13 +129,7 @@ fn a_short_payout() {
     let s = scenario();
     let ntx = &s.world.ntx;
     let audit = forge(|h| {
-        let claim = tx(h, &s.txs.claim);
-        let tag = payout_datum(&s.deployment.script.hash());
-        let payout = claim
-            .outputs
-            .iter_mut()
-            .find(|o| matches!(&o.datum, Datum::Inline(d) if *d == tag))
-            .expect("a payout output");
+        let payout = payout_output(tx(h, &s.txs.claim), s);
         let names = payout.value.assets.get_mut(&ntx.policy).expect("NTX");
         *names.get_mut(&ntx.name).expect("NTX") -= 1;
     });
@@ -132,10 +139,8 @@ fn a_short_payout() {
 #[test]
 fn a_forged_signature() {
     let s = scenario();
-    let audit = forge(|h| {
-        edit_settlements(tx(h, &s.txs.claim), |list| {
-            attestations(list)[0].signature[7] ^= 0x01;
-        })
+    let audit = forge_settlements(&s.txs.claim, |list| {
+        attestations(list)[0].signature[7] ^= 0x01;
     });
     assert_only(
         &audit,
@@ -157,11 +162,9 @@ fn a_forged_signature() {
 #[test]
 fn a_duplicated_signature() {
     let s = scenario();
-    let audit = forge(|h| {
-        edit_settlements(tx(h, &s.txs.claim), |list| {
-            let a = attestations(list);
-            a[1] = a[0];
-        })
+    let audit = forge_settlements(&s.txs.claim, |list| {
+        let a = attestations(list);
+        a[1] = a[0];
     });
     assert_only(
         &audit,
@@ -182,40 +185,27 @@ fn a_signature_by_an_outsider_or_for_another_job() {
     // The outsider signs the right message, claiming to be verifier 1.
     let message = attestation_message(Verdict::Accept, &hash, &s.jobs.claimed, &[0x11; 32]);
     let by_outsider = sign_attestation(&outsider.key, 1, &message);
-    let audit = forge(|h| {
-        edit_settlements(tx(h, &s.txs.claim), |list| {
-            attestations(list)[1] = by_outsider;
-        })
-    });
-    assert_only(
-        &audit,
-        Rule::Attestations,
-        &s.jobs.claimed,
-        Some(&s.txs.claim),
-    );
     // A real verifier's accept for another job, replayed.
     let other = attestation_message(Verdict::Accept, &hash, &s.jobs.rejected, &[0x11; 32]);
     let replayed = sign_attestation(&s.parties.verifiers[2].key, 2, &other);
-    let audit = forge(|h| {
-        edit_settlements(tx(h, &s.txs.claim), |list| {
-            attestations(list)[1] = replayed;
-        })
-    });
-    assert_only(
-        &audit,
-        Rule::Attestations,
-        &s.jobs.claimed,
-        Some(&s.txs.claim),
-    );
+    for forged in [by_outsider, replayed] {
+        let audit = forge_settlements(&s.txs.claim, |list| {
+            attestations(list)[1] = forged;
+        });
+        assert_only(
+            &audit,
+            Rule::Attestations,
+            &s.jobs.claimed,
+            Some(&s.txs.claim),
+        );
+    }
     // Accept signatures used to refund as rejected.
     let accept = attestation_message(Verdict::Accept, &hash, &s.jobs.rejected, &[0x22; 32]);
-    let audit = forge(|h| {
-        edit_settlements(tx(h, &s.txs.reject), |list| {
-            *attestations(list) = vec![
-                sign_attestation(&s.parties.verifiers[1].key, 1, &accept),
-                sign_attestation(&s.parties.verifiers[2].key, 2, &accept),
-            ];
-        })
+    let audit = forge_settlements(&s.txs.reject, |list| {
+        *attestations(list) = vec![
+            sign_attestation(&s.parties.verifiers[1].key, 1, &accept),
+            sign_attestation(&s.parties.verifiers[2].key, 2, &accept),
+        ];
     });
     assert_only(
         &audit,
@@ -223,11 +213,7 @@ fn a_signature_by_an_outsider_or_for_another_job() {
         &s.jobs.rejected,
         Some(&s.txs.reject),
     );
-    assert!(
-        details(&audit).contains("reject message"),
-        "{}",
-        details(&audit)
-    );
+    assert_says(&audit, "reject message");
 }
 
 #[test]
@@ -243,11 +229,7 @@ fn a_no_show_refund_before_submit_by() {
         &s.jobs.no_show,
         Some(&s.txs.no_show),
     );
-    assert!(
-        details(&audit).contains("not after submit_by"),
-        "{}",
-        details(&audit)
-    );
+    assert_says(&audit, "not after submit_by");
 }
 
 #[test]
@@ -263,11 +245,7 @@ fn a_timeout_refund_before_settle_by() {
         &s.jobs.timeout,
         Some(&s.txs.timeout),
     );
-    assert!(
-        details(&audit).contains("not after settle_by"),
-        "{}",
-        details(&audit)
-    );
+    assert_says(&audit, "not after settle_by");
 }
 
 #[test]
@@ -300,20 +278,14 @@ fn a_cancel_without_the_agent() {
         &s.jobs.cancelled,
         Some(&s.txs.cancel),
     );
-    assert!(
-        details(&audit).contains("agent's signature"),
-        "{}",
-        details(&audit)
-    );
+    assert_says(&audit, "agent's signature");
 }
 
 #[test]
 fn a_refund_that_calls_a_submitted_job_a_no_show() {
     let s = scenario();
-    let audit = forge(|h| {
-        edit_settlements(tx(h, &s.txs.timeout), |list| {
-            list[0] = Settlement::RefundNoShow;
-        })
+    let audit = forge_settlements(&s.txs.timeout, |list| {
+        list[0] = Settlement::RefundNoShow;
     });
     assert_only(
         &audit,
@@ -321,11 +293,7 @@ fn a_refund_that_calls_a_submitted_job_a_no_show() {
         &s.jobs.timeout,
         Some(&s.txs.timeout),
     );
-    assert!(
-        details(&audit).contains("already submitted"),
-        "{}",
-        details(&audit)
-    );
+    assert_says(&audit, "already submitted");
 }
 
 #[test]
