@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use ntx_devnet::{DevnetError, LedgerError};
-use ntx_offchain::builder::{self, Deployment, EscrowUtxo, JobTerms};
+use ntx_offchain::builder::{self, Deployment, EscrowUtxo, Finished, JobTerms};
 use ntx_offchain::protocol::{
     Asset, Attestation, FromPlutusData, JobDatum, JobState, Settlement, SpendAction, ToPlutusData,
     Verdict, attestation_message, blake2b_224, data, job_id, sign_attestation,
@@ -23,6 +23,7 @@ use ntx_offchain::tx::{Datum, Draft, DraftRedeemer, EncodedTx, ScriptPurpose, Tx
 use ntx_offchain::wallet::Signer;
 use ntx_offchain::{Blueprint, ExUnits, Network};
 use ntx_tests::{Party, World};
+use pallas_primitives::PlutusData;
 
 const PRICE: u64 = 25_000_000;
 const RESULT: [u8; 32] = [0x77; 32];
@@ -244,6 +245,40 @@ impl Scene {
             .expect("the attack balances")
     }
 
+    /// [`Scene::force`] with mallory (the keeper) paying and signing alone.
+    fn force_as_keeper(&self, draft: Draft) -> EncodedTx {
+        self.force(draft, &self.mallory, &[&self.mallory.key])
+    }
+
+    /// An honest claim draft of `escrow` with `attestations`, built now.
+    fn claim_draft(&self, escrow: EscrowUtxo, attestations: Vec<Attestation>) -> Draft {
+        self.settle_draft(
+            vec![(escrow, Settlement::Claim { attestations })],
+            self.now(),
+        )
+    }
+
+    /// Evaluates and signs `draft` honestly, mallory (the keeper) paying;
+    /// `what` names it in the panic if it does not evaluate.
+    fn finish_as_keeper(&self, draft: Draft, what: &str) -> Finished {
+        self.dep
+            .finish(draft, &self.mallory.address_bytes, &[&self.mallory.key], 0)
+            .expect(what)
+    }
+
+    /// NTX units the provider holds on chain.
+    fn paid_to_provider(&self) -> u64 {
+        self.world
+            .utxos(&self.provider.address_bytes)
+            .iter()
+            .map(|u| {
+                u.output
+                    .value
+                    .quantity_of(&self.world.ntx.policy, &self.world.ntx.name)
+            })
+            .sum()
+    }
+
     /// Every UTxO of every party, the escrow address and the attacker.
     fn snapshot(&self) -> Snapshot {
         let mut addresses = vec![
@@ -290,6 +325,13 @@ impl Scene {
         );
         err
     }
+
+    /// [`Scene::attack`] with `tx`, which must fail in phase 2 in the script run
+    /// for `purpose`; `name` names the attack in both.
+    fn refused(&self, name: &str, tx: &EncodedTx, purpose: &str) {
+        let err = self.attack(name, tx);
+        assert_script_failure(name, &err, purpose);
+    }
 }
 
 /// The devnet refused `err` because the script run for `purpose` (e.g.
@@ -329,11 +371,29 @@ fn spend_purpose(draft: &Draft, escrow: &EscrowUtxo) -> String {
 }
 
 fn claim_with(scene: &Scene, escrow: &EscrowUtxo, attestations: Vec<Attestation>) -> EncodedTx {
-    let draft = scene.settle_draft(
-        vec![(escrow.clone(), Settlement::Claim { attestations })],
-        scene.now(),
-    );
-    scene.force(draft, &scene.mallory, &[&scene.mallory.key])
+    scene.force_as_keeper(scene.claim_draft(escrow.clone(), attestations))
+}
+
+/// Every spend redeemer's `Settle` input index, recomputed after inputs changed.
+fn reindex_spends(draft: &mut Draft) {
+    let order = draft.sorted_inputs();
+    for r in &mut draft.redeemers {
+        if let ScriptPurpose::Spend(reference) = &r.purpose {
+            let input_index = order.iter().position(|x| x == reference).expect("input") as u32;
+            r.data = SpendAction::Settle { input_index }.to_plutus_data();
+        }
+    }
+}
+
+/// The fields of the job datum of a Lock draft's first output.
+fn lock_datum_fields(draft: &Draft) -> Vec<PlutusData> {
+    let Datum::Inline(d) = &draft.outputs[0].datum else {
+        panic!("inline datum")
+    };
+    data::as_constr(d, "datum", 11)
+        .expect("a constr")
+        .1
+        .to_vec()
 }
 
 // ## The forcing path itself
@@ -350,16 +410,7 @@ fn forcing_an_honest_claim_is_accepted() {
         .submit(&tx.cbor)
         .expect("an honest forced claim is accepted");
     scene.world.devnet.produce_block().expect("a block");
-    let paid: u64 = scene
-        .world
-        .utxos(&scene.provider.address_bytes)
-        .iter()
-        .map(|u| {
-            u.output
-                .value
-                .quantity_of(&scene.world.ntx.policy, &scene.world.ntx.name)
-        })
-        .sum();
+    let paid = scene.paid_to_provider();
     assert_eq!(paid, PRICE);
 }
 
@@ -371,8 +422,11 @@ fn claim_with_attestations_for_another_job() {
     let escrows = submitted(&scene, 2);
     // Genuine accepts, same verifiers, same result hash — but for the other job.
     let for_b = scene.attest(&escrows[1], Verdict::Accept, &[0, 1]);
-    let err = scene.attack("another job", &claim_with(&scene, &escrows[0], for_b));
-    assert_script_failure("another job", &err, reward_purpose());
+    scene.refused(
+        "another job",
+        &claim_with(&scene, &escrows[0], for_b),
+        reward_purpose(),
+    );
 }
 
 #[test]
@@ -395,8 +449,11 @@ fn claim_with_attestations_for_another_deployment() {
         assert_ne!(hash, scene.dep.script.hash());
         let signers = [(&scene.verifiers[0], 0), (&scene.verifiers[1], 1)];
         let atts = scene.attest_as(&escrow, Verdict::Accept, &signers, hash, RESULT);
-        let err = scene.attack("another deployment", &claim_with(&scene, &escrow, atts));
-        assert_script_failure("another deployment", &err, reward_purpose());
+        scene.refused(
+            "another deployment",
+            &claim_with(&scene, &escrow, atts),
+            reward_purpose(),
+        );
     }
 }
 
@@ -412,8 +469,11 @@ fn claim_with_attestations_for_another_result() {
         scene.dep.script.hash(),
         [0x78; 32],
     );
-    let err = scene.attack("another result", &claim_with(&scene, &escrow, atts));
-    assert_script_failure("another result", &err, reward_purpose());
+    scene.refused(
+        "another result",
+        &claim_with(&scene, &escrow, atts),
+        reward_purpose(),
+    );
 }
 
 #[test]
@@ -422,8 +482,11 @@ fn claim_with_reject_attestations_or_a_refund_with_accepts() {
     let escrow = submitted(&scene, 1).remove(0);
     // The verdict byte is signed: rejects cannot claim, accepts cannot refund.
     let rejects = scene.attest(&escrow, Verdict::Reject, &[0, 1]);
-    let err = scene.attack("claim with rejects", &claim_with(&scene, &escrow, rejects));
-    assert_script_failure("claim with rejects", &err, reward_purpose());
+    scene.refused(
+        "claim with rejects",
+        &claim_with(&scene, &escrow, rejects),
+        reward_purpose(),
+    );
     let accepts = scene.attest(&escrow, Verdict::Accept, &[0, 1]);
     let draft = scene.settle_draft(
         vec![(
@@ -434,9 +497,8 @@ fn claim_with_reject_attestations_or_a_refund_with_accepts() {
         )],
         scene.now(),
     );
-    let tx = scene.force(draft, &scene.mallory, &[&scene.mallory.key]);
-    let err = scene.attack("refund with accepts", &tx);
-    assert_script_failure("refund with accepts", &err, reward_purpose());
+    let tx = scene.force_as_keeper(draft);
+    scene.refused("refund with accepts", &tx, reward_purpose());
 }
 
 #[test]
@@ -445,25 +507,28 @@ fn claim_reusing_one_verifiers_signature() {
     let escrow = submitted(&scene, 1).remove(0);
     let one = scene.attest(&escrow, Verdict::Accept, &[1]).remove(0);
     // The same attestation twice (index 1, index 1).
-    let err = scene.attack(
+    scene.refused(
         "same index twice",
         &claim_with(&scene, &escrow, vec![one, one]),
+        reward_purpose(),
     );
-    assert_script_failure("same index twice", &err, reward_purpose());
     // Verifier 1's signature presented as verifier 0's and as its own.
     let relabelled = Attestation {
         verifier_index: 0,
         ..one
     };
-    let err = scene.attack(
+    scene.refused(
         "one signature, two indexes",
         &claim_with(&scene, &escrow, vec![relabelled, one]),
+        reward_purpose(),
     );
-    assert_script_failure("one signature, two indexes", &err, reward_purpose());
     // Descending indexes (1, 0), each a genuine signature.
     let zero = scene.attest(&escrow, Verdict::Accept, &[0]).remove(0);
-    let err = scene.attack("descending", &claim_with(&scene, &escrow, vec![one, zero]));
-    assert_script_failure("descending", &err, reward_purpose());
+    scene.refused(
+        "descending",
+        &claim_with(&scene, &escrow, vec![one, zero]),
+        reward_purpose(),
+    );
 }
 
 #[test]
@@ -478,8 +543,11 @@ fn claim_with_a_quorum_of_keys_not_in_the_datum() {
         scene.dep.script.hash(),
         RESULT,
     );
-    let err = scene.attack("outsiders", &claim_with(&scene, &escrow, atts));
-    assert_script_failure("outsiders", &err, reward_purpose());
+    scene.refused(
+        "outsiders",
+        &claim_with(&scene, &escrow, atts),
+        reward_purpose(),
+    );
     // One genuine verifier plus an outsider claiming an index past the list.
     let mut atts = scene.attest(&escrow, Verdict::Accept, &[0]);
     atts.extend(scene.attest_as(
@@ -489,8 +557,11 @@ fn claim_with_a_quorum_of_keys_not_in_the_datum() {
         scene.dep.script.hash(),
         RESULT,
     ));
-    let err = scene.attack("index past the list", &claim_with(&scene, &escrow, atts));
-    assert_script_failure("index past the list", &err, reward_purpose());
+    scene.refused(
+        "index past the list",
+        &claim_with(&scene, &escrow, atts),
+        reward_purpose(),
+    );
 }
 
 #[test]
@@ -498,8 +569,11 @@ fn claim_below_the_threshold() {
     let scene = Scene::new();
     let escrow = submitted(&scene, 1).remove(0);
     let atts = scene.attest(&escrow, Verdict::Accept, &[2]);
-    let err = scene.attack("one of 2-of-3", &claim_with(&scene, &escrow, atts));
-    assert_script_failure("one of 2-of-3", &err, reward_purpose());
+    scene.refused(
+        "one of 2-of-3",
+        &claim_with(&scene, &escrow, atts),
+        reward_purpose(),
+    );
 }
 
 // ## Submit
@@ -513,12 +587,11 @@ fn submit_without_the_agent_key() {
     let mut draft = scene.submit_draft(&escrow, [0x66; 32], &scene.mallory);
     draft.required_signers.clear();
     let purpose = spend_purpose(&draft, &escrow);
-    let tx = scene.force(draft, &scene.mallory, &[&scene.mallory.key]);
-    let err = scene.attack("no agent signer", &tx);
-    assert_script_failure("no agent signer", &err, &purpose);
+    let tx = scene.force_as_keeper(draft);
+    scene.refused("no agent signer", &tx, &purpose);
     // She names the agent as a required signer but cannot sign for it.
     let draft = scene.submit_draft(&escrow, [0x66; 32], &scene.mallory);
-    let tx = scene.force(draft, &scene.mallory, &[&scene.mallory.key]);
+    let tx = scene.force_as_keeper(draft);
     let err = scene.attack("agent signer, no signature", &tx);
     let wants_witness = match &err {
         LedgerError::MissingVKeyWitness { key_hash, .. } => {
@@ -624,8 +697,7 @@ fn submit_after_submit_by_or_twice() {
     draft.invalid_from_slot = Some(scene.slot_of(escrow.datum.submit_by) + 10);
     let purpose = spend_purpose(&draft, &escrow);
     let tx = scene.force(draft, &scene.agent, &[&scene.agent.key]);
-    let err = scene.attack("submit valid past submit_by", &tx);
-    assert_script_failure("submit valid past submit_by", &err, &purpose);
+    scene.refused("submit valid past submit_by", &tx, &purpose);
     // A second submit over an already submitted escrow (a result swap).
     let done = scene.submit(&escrow, RESULT);
     let mut again = done.clone();
@@ -635,8 +707,7 @@ fn submit_after_submit_by_or_twice() {
     draft.inputs.push(done.utxo.clone());
     let purpose = spend_purpose(&draft, &done);
     let tx = scene.force(draft, &scene.agent, &[&scene.agent.key]);
-    let err = scene.attack("second submit", &tx);
-    assert_script_failure("second submit", &err, &purpose);
+    scene.refused("second submit", &tx, &purpose);
 }
 
 // ## Deadlines
@@ -654,7 +725,7 @@ fn refund_before_its_deadline() {
     );
     draft.valid_from_slot = Some(start);
     draft.invalid_from_slot = Some(start + 100);
-    let tx = scene.force(draft, &scene.mallory, &[&scene.mallory.key]);
+    let tx = scene.force_as_keeper(draft);
     let err = scene.attack("no-show refund before submit_by", &tx);
     assert_script_failure("no-show refund", &err, reward_purpose());
     // No validity start at all: the script cannot know the deadline passed.
@@ -664,7 +735,7 @@ fn refund_before_its_deadline() {
     );
     draft.valid_from_slot = None;
     draft.invalid_from_slot = Some(start + 100);
-    let tx = scene.force(draft, &scene.mallory, &[&scene.mallory.key]);
+    let tx = scene.force_as_keeper(draft);
     let err = scene.attack("no-show refund without a lower bound", &tx);
     assert_script_failure("no-show refund, unbounded", &err, reward_purpose());
     // Timeout refund of a submitted job before settle_by.
@@ -674,7 +745,7 @@ fn refund_before_its_deadline() {
     let mut draft = scene.settle_draft(vec![(done, Settlement::RefundTimeout)], after_settle_by);
     draft.valid_from_slot = Some(now);
     draft.invalid_from_slot = Some(now + 100);
-    let tx = scene.force(draft, &scene.mallory, &[&scene.mallory.key]);
+    let tx = scene.force_as_keeper(draft);
     let err = scene.attack("timeout refund before settle_by", &tx);
     assert_script_failure("timeout refund", &err, reward_purpose());
 }
@@ -685,10 +756,7 @@ fn claim_after_settle_by() {
     let escrow = submitted(&scene, 1).remove(0);
     let attestations = scene.attest(&escrow, Verdict::Accept, &[0, 1]);
     let escrow_settle_by = escrow.datum.settle_by;
-    let draft = scene.settle_draft(
-        vec![(escrow, Settlement::Claim { attestations })],
-        scene.now(),
-    );
+    let draft = scene.claim_draft(escrow, attestations);
     // Go past settle_by.
     let past = scene.slot_of(escrow_settle_by) + 1;
     scene
@@ -700,9 +768,8 @@ fn claim_after_settle_by() {
     let now = scene.now();
     draft.valid_from_slot = Some(now);
     draft.invalid_from_slot = Some(now + 50);
-    let tx = scene.force(draft, &scene.mallory, &[&scene.mallory.key]);
-    let err = scene.attack("claim after settle_by", &tx);
-    assert_script_failure("claim after settle_by", &err, reward_purpose());
+    let tx = scene.force_as_keeper(draft);
+    scene.refused("claim after settle_by", &tx, reward_purpose());
 }
 
 #[test]
@@ -717,8 +784,7 @@ fn cancel_without_both_signatures() {
         &scene.mallory,
         &[&scene.mallory.key, &scene.requester.key],
     );
-    let err = scene.attack("cancel without the agent", &tx);
-    assert_script_failure("cancel without the agent", &err, reward_purpose());
+    scene.refused("cancel without the agent", &tx, reward_purpose());
     // Agent alone.
     let mut draft = scene.settle_draft(vec![(escrow, Settlement::Cancel)], scene.now());
     draft.required_signers.remove(&scene.requester.key_hash);
@@ -727,8 +793,7 @@ fn cancel_without_both_signatures() {
         &scene.mallory,
         &[&scene.mallory.key, &scene.agent.key],
     );
-    let err = scene.attack("cancel without the requester", &tx);
-    assert_script_failure("cancel without the requester", &err, reward_purpose());
+    scene.refused("cancel without the requester", &tx, reward_purpose());
 }
 
 // ## Payouts
@@ -750,9 +815,8 @@ fn two_claims_paid_by_one_output() {
     let one = escrows[0].payout(&scene.dep);
     assert_eq!(draft.outputs[0].address, scene.provider.address_bytes);
     draft.outputs[0].value = one;
-    let tx = scene.force(draft, &scene.mallory, &[&scene.mallory.key]);
-    let err = scene.attack("two claims, one payout", &tx);
-    assert_script_failure("two claims, one payout", &err, reward_purpose());
+    let tx = scene.force_as_keeper(draft);
+    scene.refused("two claims, one payout", &tx, reward_purpose());
 }
 
 #[test]
@@ -761,10 +825,7 @@ fn stealing_the_lovelace_deposit() {
     let escrows = submitted(&scene, 1);
     let escrow = escrows[0].clone();
     let attestations = scene.attest(&escrow, Verdict::Accept, &[0, 1]);
-    let mut draft = scene.settle_draft(
-        vec![(escrow.clone(), Settlement::Claim { attestations })],
-        scene.now(),
-    );
+    let mut draft = scene.claim_draft(escrow.clone(), attestations);
     // The provider gets the NTX with the minimum ADA; the rest of the deposit
     // goes to mallory's change.
     let mut output = draft.outputs[0].clone();
@@ -772,20 +833,15 @@ fn stealing_the_lovelace_deposit() {
     output.value.lovelace = scene.dep.fee_params.min_ada(output.to_cbor().len() + 8);
     assert!(output.value.lovelace < escrow.utxo.output.value.lovelace);
     draft.outputs[0] = output;
-    let tx = scene.force(draft, &scene.mallory, &[&scene.mallory.key]);
-    let err = scene.attack("deposit stolen", &tx);
-    assert_script_failure("deposit stolen", &err, reward_purpose());
+    let tx = scene.force_as_keeper(draft);
+    scene.refused("deposit stolen", &tx, reward_purpose());
     // Untagged payout: the provider is paid in full, but in an output without the
     // payout tag, so it does not count (and mallory could claim it counts twice).
     let attestations = scene.attest(&escrow, Verdict::Accept, &[0, 1]);
-    let mut draft = scene.settle_draft(
-        vec![(escrow, Settlement::Claim { attestations })],
-        scene.now(),
-    );
+    let mut draft = scene.claim_draft(escrow, attestations);
     draft.outputs[0].datum = Datum::None;
-    let tx = scene.force(draft, &scene.mallory, &[&scene.mallory.key]);
-    let err = scene.attack("untagged payout", &tx);
-    assert_script_failure("untagged payout", &err, reward_purpose());
+    let tx = scene.force_as_keeper(draft);
+    scene.refused("untagged payout", &tx, reward_purpose());
 }
 
 #[test]
@@ -796,10 +852,7 @@ fn settlement_paired_with_a_submit_in_one_transaction() {
     let attestations = scene.attest(&done, Verdict::Accept, &[0, 1]);
     // Claim escrow A and, in the same transaction, Submit escrow B, whose
     // continuing output the withdraw handler would otherwise see among outputs.
-    let mut draft = scene.settle_draft(
-        vec![(done, Settlement::Claim { attestations })],
-        scene.now(),
-    );
+    let mut draft = scene.claim_draft(done, attestations);
     let locked = &escrows[1];
     draft.inputs.push(locked.utxo.clone());
     let mut datum = locked.datum.clone();
@@ -812,13 +865,7 @@ fn settlement_paired_with_a_submit_in_one_transaction() {
     };
     draft.outputs.insert(0, continuing);
     // Indexes shift: recompute every spend redeemer's input index.
-    let order = draft.sorted_inputs();
-    for r in &mut draft.redeemers {
-        if let ScriptPurpose::Spend(reference) = &r.purpose {
-            let input_index = order.iter().position(|x| x == reference).expect("input") as u32;
-            r.data = SpendAction::Settle { input_index }.to_plutus_data();
-        }
-    }
+    reindex_spends(&mut draft);
     let input_index = draft.input_index(&locked.utxo.reference).expect("input");
     draft.redeemers.push(DraftRedeemer {
         purpose: ScriptPurpose::Spend(locked.utxo.reference),
@@ -873,8 +920,7 @@ fn lock_with_a_job_token_not_named_by_a_spent_seed() {
     let elsewhere = scene.world.fund(&scene.requester, 2_000_000, 0);
     rename_job(&mut draft, policy, job_id(&elsewhere.reference));
     let tx = scene.force(draft, &scene.requester, &[&scene.requester.key]);
-    let err = scene.attack("unseeded job token", &tx);
-    assert_script_failure("unseeded job token", &err, "mint:0");
+    scene.refused("unseeded job token", &tx, "mint:0");
 }
 
 #[test]
@@ -887,8 +933,7 @@ fn minting_a_second_token_for_a_job_id() {
     let mut draft = scene.lock_draft(1);
     rename_job(&mut draft, policy, existing);
     let tx = scene.force(draft, &scene.requester, &[&scene.requester.key]);
-    let err = scene.attack("second token via a lock", &tx);
-    assert_script_failure("second token via a lock", &err, "mint:0");
+    scene.refused("second token via a lock", &tx, "mint:0");
     // A lock minting two tokens for its fresh job.
     let mut draft = scene.lock_draft(1);
     for names in draft.mint.values_mut() {
@@ -902,8 +947,7 @@ fn minting_a_second_token_for_a_job_id() {
         }
     }
     let tx = scene.force(draft, &scene.requester, &[&scene.requester.key]);
-    let err = scene.attack("two tokens in a lock", &tx);
-    assert_script_failure("two tokens in a lock", &err, "mint:0");
+    scene.refused("two tokens in a lock", &tx, "mint:0");
     // A settlement (Burn redeemer) of job A that also mints a copy of job B's token.
     let mut draft = scene.settle_draft(vec![(escrows[0].clone(), Settlement::Cancel)], scene.now());
     let b = escrows[1].datum.job_id;
@@ -913,8 +957,7 @@ fn minting_a_second_token_for_a_job_id() {
         &scene.mallory,
         &[&scene.mallory.key, &scene.requester.key, &scene.agent.key],
     );
-    let err = scene.attack("copy minted in a settlement", &tx);
-    assert_script_failure("copy minted in a settlement", &err, "mint:0");
+    scene.refused("copy minted in a settlement", &tx, "mint:0");
 }
 
 /// Mallory's transaction that puts `outputs` at the escrow address (or
@@ -934,14 +977,7 @@ fn forge(scene: &Scene, outputs: Vec<TxOutput>, forged: BTreeMap<Vec<u8>, i64>) 
         });
     }
     scene
-        .dep
-        .finish(
-            draft,
-            &scene.mallory.address_bytes,
-            &[&scene.mallory.key],
-            0,
-        )
-        .expect("the forgery itself is a valid transaction")
+        .finish_as_keeper(draft, "the forgery itself is a valid transaction")
         .tx
 }
 
@@ -1012,9 +1048,8 @@ fn lock_with_a_job_token_minted_under_another_policy() {
     draft
         .redeemers
         .retain(|r| !matches!(r.purpose, ScriptPurpose::Mint(_)));
-    let tx = scene.force(draft, &scene.mallory, &[&scene.mallory.key]);
-    let err = scene.attack("claim a forged escrow", &tx);
-    assert_script_failure("claim a forged escrow", &err, reward_purpose());
+    let tx = scene.force_as_keeper(draft);
+    scene.refused("claim a forged escrow", &tx, reward_purpose());
 }
 
 #[test]
@@ -1044,25 +1079,17 @@ fn lock_with_a_junk_token_bundle_or_an_oversized_datum() {
             .expect("escrow policy")
     );
     let tx = scene.force(draft, &scene.requester, &[&scene.requester.key]);
-    let err = scene.attack("junk bundle", &tx);
-    assert_script_failure("junk bundle", &err, &purpose);
+    scene.refused("junk bundle", &tx, &purpose);
     // A datum with a twelfth field of 8 KB.
     let mut draft = scene.lock_draft(1);
-    let Datum::Inline(d) = &draft.outputs[0].datum else {
-        panic!("inline datum")
-    };
-    let mut fields = data::as_constr(d, "datum", 11)
-        .expect("a constr")
-        .1
-        .to_vec();
+    let mut fields = lock_datum_fields(&draft);
     fields.push(data::list(
         (0..128).map(|i| data::bytes(&[i as u8; 64])).collect(),
     ));
     draft.outputs[0].datum = Datum::Inline(data::constr(0, fields));
     draft.outputs[0].value.lovelace += 40_000_000;
     let tx = scene.force(draft, &scene.requester, &[&scene.requester.key]);
-    let err = scene.attack("oversized datum", &tx);
-    assert_script_failure("oversized datum", &err, "mint:0");
+    scene.refused("oversized datum", &tx, "mint:0");
 }
 
 // ## Dust and replays
@@ -1172,34 +1199,16 @@ fn dust_and_junk_at_the_escrow_address_do_not_block_a_batch() {
         .to_plutus_data(),
         ex_units: ExUnits::default(),
     });
-    let forced = scene.force(draft, &scene.mallory, &[&scene.mallory.key]);
-    let err = scene.attack("batch that sweeps dust", &forced);
-    assert_script_failure("batch that sweeps dust", &err, reward_purpose());
+    let forced = scene.force_as_keeper(draft);
+    scene.refused("batch that sweeps dust", &forced, reward_purpose());
 
     // ...and the batch of the three genuine escrows, built as the keeper builds
     // it, goes through with the junk still there.
     claims.sort_by_key(|(e, _)| e.utxo.reference);
     let draft = scene.settle_draft(claims, scene.now());
-    let settle = scene
-        .dep
-        .finish(
-            draft,
-            &scene.mallory.address_bytes,
-            &[&scene.mallory.key],
-            0,
-        )
-        .expect("the batch evaluates");
+    let settle = scene.finish_as_keeper(draft, "the batch evaluates");
     scene.world.submit(&settle).expect("the batch is accepted");
-    let paid: u64 = scene
-        .world
-        .utxos(&scene.provider.address_bytes)
-        .iter()
-        .map(|u| {
-            u.output
-                .value
-                .quantity_of(&scene.world.ntx.policy, &scene.world.ntx.name)
-        })
-        .sum();
+    let paid = scene.paid_to_provider();
     assert_eq!(paid, 3 * PRICE);
     assert_eq!(
         scene.world.utxos(&address).len(),
@@ -1213,19 +1222,8 @@ fn replaying_a_settlement() {
     let scene = Scene::new();
     let escrow = submitted(&scene, 1).remove(0);
     let attestations = scene.attest(&escrow, Verdict::Accept, &[0, 1]);
-    let draft = scene.settle_draft(
-        vec![(escrow, Settlement::Claim { attestations })],
-        scene.now(),
-    );
-    let claim = scene
-        .dep
-        .finish(
-            draft,
-            &scene.mallory.address_bytes,
-            &[&scene.mallory.key],
-            0,
-        )
-        .expect("the claim evaluates");
+    let draft = scene.claim_draft(escrow, attestations);
+    let claim = scene.finish_as_keeper(draft, "the claim evaluates");
     scene
         .world
         .devnet
@@ -1244,16 +1242,7 @@ fn replaying_a_settlement() {
         "the replay spends spent inputs (BadInputsUTxO): {err}"
     );
     assert!(err.to_string().contains("BadInputsUTxO"));
-    let paid: u64 = scene
-        .world
-        .utxos(&scene.provider.address_bytes)
-        .iter()
-        .map(|u| {
-            u.output
-                .value
-                .quantity_of(&scene.world.ntx.policy, &scene.world.ntx.name)
-        })
-        .sum();
+    let paid = scene.paid_to_provider();
     assert_eq!(paid, PRICE, "paid once");
 }
 
@@ -1273,22 +1262,14 @@ fn attestations_replayed_into_a_settlement_of_a_new_escrow() {
         )],
         scene.now(),
     );
-    let claim = scene
-        .dep
-        .finish(
-            draft,
-            &scene.mallory.address_bytes,
-            &[&scene.mallory.key],
-            0,
-        )
-        .expect("the claim evaluates");
+    let claim = scene.finish_as_keeper(draft, "the claim evaluates");
     scene.world.submit(&claim).expect("accepted");
     let new = submitted(&scene, 1).remove(0);
-    let err = scene.attack(
+    scene.refused(
         "old attestations, new job",
         &claim_with(&scene, &new, old_atts),
+        reward_purpose(),
     );
-    assert_script_failure("old attestations, new job", &err, reward_purpose());
 }
 
 // ## Two deployments in one transaction
@@ -1350,13 +1331,7 @@ fn merged_claims(
     m.outputs.extend(db.outputs);
     m.redeemers.extend(db.redeemers);
     m.invalid_from_slot = m.invalid_from_slot.min(db.invalid_from_slot);
-    let order = m.sorted_inputs();
-    for r in &mut m.redeemers {
-        if let ScriptPurpose::Spend(reference) = &r.purpose {
-            let input_index = order.iter().position(|x| x == reference).expect("input") as u32;
-            r.data = SpendAction::Settle { input_index }.to_plutus_data();
-        }
-    }
+    reindex_spends(&mut m);
     m
 }
 
@@ -1469,26 +1444,17 @@ fn one_output_paying_two_deployments_settlements() {
     let (_, b_index) = draft
         .redeemer_key(&ScriptPurpose::Reward(b_account))
         .expect("B's withdrawal");
-    let tx = scene.force(draft, &scene.mallory, &[&scene.mallory.key]);
-    let err = scene.attack("one output for two deployments", &tx);
-    assert_script_failure(
+    let tx = scene.force_as_keeper(draft);
+    scene.refused(
         "one output for two deployments",
-        &err,
+        &tx,
         &format!("withdraw:{b_index}"),
     );
 
     // The control: the same merged transaction with each payout tagged for its
     // own deployment is accepted, and the provider gets both.
     let draft = merged_claims(&scene, claim_a, &dep_b, claim_b);
-    let both = scene
-        .dep
-        .finish(
-            draft,
-            &scene.mallory.address_bytes,
-            &[&scene.mallory.key],
-            0,
-        )
-        .expect("the honest merged claim evaluates");
+    let both = scene.finish_as_keeper(draft, "the honest merged claim evaluates");
     scene
         .world
         .submit(&both)
@@ -1554,13 +1520,7 @@ fn a_lock_with_an_unpayable_payee_is_refused() {
     ];
     for (what, field, key_hash, stake) in cases {
         let mut draft = scene.lock_draft(1);
-        let Datum::Inline(d) = &draft.outputs[0].datum else {
-            panic!("inline datum")
-        };
-        let mut fields = data::as_constr(d, "datum", 11)
-            .expect("a constr")
-            .1
-            .to_vec();
+        let mut fields = lock_datum_fields(&draft);
         fields[field] = data::constr(
             0,
             vec![data::constr(0, vec![data::bytes(&key_hash)]), stake],
