@@ -1,12 +1,10 @@
 //! [`DevnetChain`]: the off-chain [`ChainProvider`] implemented directly over
 //! an in-process [`Devnet`], with no HTTP in between, for tests and the demo.
 
-use std::time::Duration;
-
 use ntx_devnet::{Devnet, DevnetError, OutRef};
 use ntx_offchain::chain::{
-    AddressTx, AwaitOptions, BlockRange, ChainError, ChainProvider, Confirmation, LabelledMetadata,
-    ProtocolParams, RedeemerPurpose, Tip, TxId, TxInfo, TxMetadata, TxRedeemer,
+    AddressTx, AwaitOptions, AwaitSchedule, BlockRange, ChainError, ChainProvider, Confirmation,
+    LabelledMetadata, ProtocolParams, RedeemerPurpose, Tip, TxId, TxInfo, TxMetadata, TxRedeemer,
 };
 use ntx_offchain::protocol::OutputReference;
 use ntx_offchain::tx::{TxOutput, Utxo};
@@ -14,7 +12,6 @@ use ntx_offchain::{ExUnits, SlotConfig};
 use pallas_addresses::Address;
 use pallas_crypto::hash::Hash;
 use serde_json::Value as Json;
-use tokio::time::Instant;
 
 /// When blocks are made for transactions submitted through a [`DevnetChain`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,24 +192,13 @@ impl ChainProvider for DevnetChain {
         tx: &TxId,
         options: &AwaitOptions,
     ) -> Result<Confirmation, ChainError> {
-        let wanted = options.confirmations.max(1);
-        let start = Instant::now();
-        let deadline = start + options.timeout;
-        let mut pause = options.first_poll.max(Duration::from_millis(1));
+        let mut schedule = AwaitSchedule::new(options);
         loop {
-            if options.cancel.is_cancelled() {
-                return Err(ChainError::Cancelled);
-            }
-            if let Some((block_height, block_hash, slot)) = self.place(tx)? {
-                let confirmations = (self.devnet.tip().height + 1).saturating_sub(block_height);
-                if confirmations >= wanted {
-                    return Ok(Confirmation {
-                        tx_id: *tx,
-                        block_hash,
-                        block_height,
-                        slot,
-                        confirmations,
-                    });
+            schedule.check_cancelled()?;
+            if let Some(place) = self.place(tx)? {
+                if let Some(confirmation) = schedule.confirmed(tx, place, self.devnet.tip().height)
+                {
+                    return Ok(confirmation);
                 }
                 if self.blocks == Blocks::AfterSubmit {
                     self.devnet
@@ -221,19 +207,7 @@ impl ChainProvider for DevnetChain {
                     continue;
                 }
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(ChainError::Timeout {
-                    tx: hex::encode(tx),
-                    wanted,
-                    waited: now - start,
-                });
-            }
-            tokio::select! {
-                _ = options.cancel.cancelled() => return Err(ChainError::Cancelled),
-                _ = tokio::time::sleep(pause.min(deadline - now)) => {}
-            }
-            pause = (pause * 2).min(options.max_poll.max(options.first_poll));
+            schedule.pause(tx).await?;
         }
     }
 

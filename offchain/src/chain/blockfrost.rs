@@ -15,8 +15,8 @@ use super::convert::{self, hex_array};
 use super::params::{ProtocolParams, json_u64, uint};
 use super::retry::{RetryPolicy, parse_retry_after};
 use super::{
-    AddressTx, AwaitOptions, BlockRange, ChainError, ChainProvider, Confirmation, LabelledMetadata,
-    RedeemerPurpose, Tip, TxId, TxInfo, TxMetadata, TxRedeemer,
+    AddressTx, AwaitOptions, AwaitSchedule, BlockRange, ChainError, ChainProvider, Confirmation,
+    LabelledMetadata, RedeemerPurpose, Tip, TxId, TxInfo, TxMetadata, TxRedeemer,
 };
 use crate::evaluate::{ExUnits, SlotConfig};
 use crate::network::Network;
@@ -543,42 +543,18 @@ impl ChainProvider for Blockfrost {
         tx: &TxId,
         options: &AwaitOptions,
     ) -> Result<Confirmation, ChainError> {
-        let wanted = options.confirmations.max(1);
-        let start = Instant::now();
-        let deadline = start + options.timeout;
-        let mut pause = options.first_poll.max(Duration::from_millis(1));
+        let mut schedule = AwaitSchedule::new(options);
         loop {
-            if options.cancel.is_cancelled() {
-                return Err(ChainError::Cancelled);
-            }
+            schedule.check_cancelled()?;
             // Re-read the transaction each time: after a rollback it may be
             // gone again, or in another block.
-            if let Some((block_height, block_hash, slot)) = self.tx_block(tx).await? {
+            if let Some(place) = self.tx_block(tx).await? {
                 let tip = self.tip().await?;
-                let confirmations = (tip.height + 1).saturating_sub(block_height);
-                if confirmations >= wanted {
-                    return Ok(Confirmation {
-                        tx_id: *tx,
-                        block_hash,
-                        block_height,
-                        slot,
-                        confirmations,
-                    });
+                if let Some(confirmation) = schedule.confirmed(tx, place, tip.height) {
+                    return Ok(confirmation);
                 }
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(ChainError::Timeout {
-                    tx: hex::encode(tx),
-                    wanted,
-                    waited: now - start,
-                });
-            }
-            tokio::select! {
-                _ = options.cancel.cancelled() => return Err(ChainError::Cancelled),
-                _ = tokio::time::sleep(pause.min(deadline - now)) => {}
-            }
-            pause = (pause * 2).min(options.max_poll.max(options.first_poll));
+            schedule.pause(tx).await?;
         }
     }
 

@@ -106,6 +106,79 @@ impl AwaitOptions {
     }
 }
 
+/// The polls of one [`ChainProvider::await_tx`] that `options` describe: pauses
+/// from `first_poll`, doubling up to `max_poll`, until the timeout or the cancel
+/// token; and the test of whether a transaction found in a block is deep enough.
+pub struct AwaitSchedule<'a> {
+    options: &'a AwaitOptions,
+    start: tokio::time::Instant,
+    deadline: tokio::time::Instant,
+    pause: Duration,
+}
+
+impl<'a> AwaitSchedule<'a> {
+    /// A schedule starting now.
+    pub fn new(options: &'a AwaitOptions) -> Self {
+        let start = tokio::time::Instant::now();
+        AwaitSchedule {
+            options,
+            start,
+            deadline: start + options.timeout,
+            pause: options.first_poll.max(Duration::from_millis(1)),
+        }
+    }
+
+    /// Confirmations wanted (at least 1).
+    pub fn wanted(&self) -> u64 {
+        self.options.confirmations.max(1)
+    }
+
+    /// [`ChainError::Cancelled`] once the options' token is cancelled.
+    pub fn check_cancelled(&self) -> Result<(), ChainError> {
+        if self.options.cancel.is_cancelled() {
+            return Err(ChainError::Cancelled);
+        }
+        Ok(())
+    }
+
+    /// `tx`'s confirmation when its block (`height`, `hash`, `slot`) is deep
+    /// enough under a tip at `tip_height`.
+    pub fn confirmed(
+        &self,
+        tx: &TxId,
+        (block_height, block_hash, slot): (u64, [u8; 32], u64),
+        tip_height: u64,
+    ) -> Option<Confirmation> {
+        let confirmations = (tip_height + 1).saturating_sub(block_height);
+        (confirmations >= self.wanted()).then_some(Confirmation {
+            tx_id: *tx,
+            block_hash,
+            block_height,
+            slot,
+            confirmations,
+        })
+    }
+
+    /// Waits until the next poll of `tx`: [`ChainError::Timeout`] once the
+    /// timeout has passed, [`ChainError::Cancelled`] if cancelled meanwhile.
+    pub async fn pause(&mut self, tx: &TxId) -> Result<(), ChainError> {
+        let now = tokio::time::Instant::now();
+        if now >= self.deadline {
+            return Err(ChainError::Timeout {
+                tx: hex::encode(tx),
+                wanted: self.wanted(),
+                waited: now - self.start,
+            });
+        }
+        tokio::select! {
+            _ = self.options.cancel.cancelled() => return Err(ChainError::Cancelled),
+            _ = tokio::time::sleep(self.pause.min(self.deadline - now)) => {}
+        }
+        self.pause = (self.pause * 2).min(self.options.max_poll.max(self.options.first_poll));
+        Ok(())
+    }
+}
+
 /// One metadata entry of a transaction, as JSON (Blockfrost's `json_metadata`
 /// shape: byte strings as `"0x…"` text, maps with text keys).
 #[derive(Debug, Clone, PartialEq)]
