@@ -5,27 +5,14 @@
 #[path = "tests/audit_common/mod.rs"]
 mod audit_common;
 
-use std::process::Command;
-
 use ntx_offchain::Network;
 use ntx_offchain::client::DeploymentInfo;
+use ntx_tests::cli::Ntx;
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
 fn ntx(dir: &std::path::Path, url: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ntx"))
-        .args(args)
-        .current_dir(dir)
-        .env("NTX_PROVIDER_URL", url)
-        .env_remove("NTX_NETWORK")
-        .env_remove("NTX_DEPLOYMENT")
-        .output()
-        .expect("ntx runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    Ntx::new(env!("CARGO_BIN_EXE_ntx"), dir, url).run(args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,101 +2,34 @@
 //! whole session, a keeper's settle, and bad input refused with exit code 2
 //! and nothing submitted. Balances are read back through `ntx wallet balance`.
 
-use std::path::Path;
-use std::process::Command;
-
-use ntx_node_agent::SignedAttestation;
 use ntx_offchain::client::{DeploymentInfo, EscrowClient};
-use ntx_offchain::protocol::{JobState, Verdict};
-use ntx_offchain::wallet::Wallet;
 use ntx_tests::LiveDevnet;
-use serde_json::Value as Json;
-
-struct Cli<'a> {
-    dir: &'a Path,
-    url: String,
-}
+use ntx_tests::cli::{AttestationServer, Ntx, fee, lock_args, submit_result, wallet_in};
 
 fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
-}
-
-impl Cli<'_> {
-    /// Runs `ntx args…`; returns the exit code, stdout and stderr.
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_ntx"))
-            .args(args)
-            .current_dir(self.dir)
-            .env("NTX_PROVIDER_URL", &self.url)
-            .env_remove("NTX_NETWORK")
-            .env_remove("NTX_WALLET")
-            .output()
-            .expect("ntx runs");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    /// Runs `ntx args… --json`, which must succeed.
-    fn json(&self, args: &[&str]) -> Json {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let (code, out, err) = self.run(&all);
-        assert_eq!(code, 0, "ntx {args:?} failed: {err}");
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("ntx {args:?}: {e}: {out}"))
-    }
-
-    /// Runs `ntx args…`, which must fail with exit code 2 and say `why`.
-    fn refused(&self, args: &[&str], why: &str) {
-        let (code, _, err) = self.run(args);
-        assert_eq!(code, 2, "ntx {args:?}: {err}");
-        assert!(err.contains(why), "ntx {args:?} said {err:?}, not {why:?}");
-    }
-
-    fn balance(&self, wallet: &str) -> (u64, u64) {
-        let b = self.json(&["wallet", "balance", "--wallet", wallet]);
-        (
-            b["lovelace"].as_u64().expect("lovelace"),
-            b["ntx_units"].as_u64().expect("units"),
-        )
-    }
-}
-
-fn fee(tx: &Json) -> u64 {
-    tx["fee_lovelace"].as_u64().expect("a fee")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_requesters_session_and_a_keepers_settle_through_the_binary() {
     let live = LiveDevnet::start(100).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let cli = Cli {
-        dir: dir.path(),
-        url: live.url.clone(),
-    };
-    let mut keys = std::collections::BTreeMap::new();
-    for who in [
+    let cli = Ntx::new(env!("CARGO_BIN_EXE_ntx"), dir.path(), &live.url);
+    let keys = cli.new_wallets(&[
         "requester",
         "provider",
         "agent",
         "keeper",
         "verifier1",
         "verifier2",
-    ] {
-        keys.insert(
-            who,
-            cli.json(&["wallet", "new", "--out", &format!("{who}.skey")]),
-        );
-    }
+    ]);
     let addr = |who: &str| keys[who]["address"].as_str().expect("address").to_string();
     for (who, ada, ntx) in [
         ("requester", "300", "100"),
         ("agent", "50", "0"),
         ("keeper", "50", "0"),
     ] {
-        cli.json(&["devnet", "fund", &addr(who), "--ada", ada, "--ntx", ntx]);
+        cli.fund(&addr(who), ada, ntx);
     }
     let deployed = cli.json(&["deploy", "--wallet", "requester.skey"]);
     assert!(deployed["script_ref"].as_str().is_some());
@@ -106,47 +39,15 @@ async fn a_requesters_session_and_a_keepers_settle_through_the_binary() {
     );
 
     // A spec naming two verifiers, served by a small attestation server.
-    let server = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let verifier_url = format!("http://{}", server.local_addr().expect("addr"));
-    let verifiers: Vec<Json> = ["verifier1", "verifier2"]
-        .iter()
-        .map(|v| serde_json::json!({"key": keys[v]["public_key"], "url": verifier_url}))
-        .collect();
-    let spec = serde_json::json!({
-        "version": 1,
-        "job": {"task": "embed", "inputs": ["hello"]},
-        "verifiers": verifiers,
-    });
-    std::fs::write(dir.path().join("job.json"), spec.to_string()).expect("spec");
+    let mut server = AttestationServer::bind().await;
+    server.write_spec(dir.path(), &keys, &["verifier1", "verifier2"]);
     let agent_hash = keys["agent"]["key_hash"]
         .as_str()
         .expect("hash")
         .to_string();
     let provider = addr("provider");
     let lock_args = |price: &str, within: &str| -> Vec<String> {
-        [
-            "job",
-            "lock",
-            "--wallet",
-            "requester.skey",
-            "--spec",
-            "job.json",
-            "--provider",
-            &provider,
-            "--agent",
-            &agent_hash,
-            "--price",
-            price,
-            "--submit-within",
-            within,
-            "--settle-within",
-            "5m",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+        lock_args(&provider, &agent_hash, price, within, "5m")
     };
 
     // Bad input: exit code 2, one line, nothing submitted.
@@ -250,46 +151,17 @@ async fn a_requesters_session_and_a_keepers_settle_through_the_binary() {
     let client = EscrowClient::connect(live.chain.clone(), &info)
         .await
         .expect("connects");
-    let agent = Wallet::from_secret_text(
-        ntx_offchain::Network::Devnet,
-        &std::fs::read_to_string(dir.path().join("agent.skey")).expect("key"),
-    )
-    .expect("agent");
-    let escrow = client.escrow(&job_id).await.expect("locked");
-    let submit = client
-        .submit(&agent, &escrow, [0x99; 32], "http://provider.invalid/r")
-        .await
-        .expect("submit builds");
-    client.send(&submit, 1).await.expect("submitted");
-    let escrow = client.escrow(&job_id).await.expect("submitted");
-    assert!(matches!(escrow.datum.state, JobState::Submitted { .. }));
+    let agent = wallet_in(dir.path(), "agent");
+    let escrow = submit_result(&client, &agent, &job_id, [0x99; 32]).await;
     let deposit = escrow.utxo.output.value.lovelace;
-    let attestations: Vec<SignedAttestation> = ["verifier1", "verifier2"]
-        .iter()
-        .map(|v| {
-            let w = Wallet::from_secret_text(
-                ntx_offchain::Network::Devnet,
-                &std::fs::read_to_string(dir.path().join(format!("{v}.skey"))).expect("key"),
-            )
-            .expect("verifier");
-            SignedAttestation::sign(
-                &w,
-                Verdict::Accept,
-                client.deployment().script.hash(),
-                job_id,
-                [0x99; 32],
-            )
-        })
-        .collect();
-    let body = serde_json::to_string(&attestations).expect("json");
-    let app = axum::Router::new().route(
-        "/attestations/{job}",
-        axum::routing::get(move || {
-            let body = body.clone();
-            async move { ([("content-type", "application/json")], body) }
-        }),
+    server.accept(
+        dir.path(),
+        &["verifier1", "verifier2"],
+        client.deployment().script.hash(),
+        job_id,
+        [0x99; 32],
     );
-    tokio::spawn(async move { axum::serve(server, app).await });
+    server.serve();
 
     let keeper_before = cli.balance("keeper.skey");
     let settled = cli.json(&["settle", "--wallet", "keeper.skey"]);
@@ -300,10 +172,5 @@ async fn a_requesters_session_and_a_keepers_settle_through_the_binary() {
         (keeper_before.0 - fee(&txs[0]), 0)
     );
     assert_eq!(cli.balance("provider.skey"), (deposit, 7_000_000));
-    assert_eq!(
-        cli.json(&["job", "list"])["escrows"]
-            .as_array()
-            .map(Vec::len),
-        Some(0)
-    );
+    assert!(cli.escrows().is_empty());
 }

@@ -26,9 +26,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,6 +41,7 @@ use ntx_tests::agents::{
     Agent, AgentToml, ProviderToml, address, audit_all_claimed, embed_spec, free_port,
     submit_records, tiny_bert_in, verifier_keys,
 };
+use ntx_tests::cli::{Ntx, Process, fee, finish_within, lock_args};
 use serde_json::Value as Json;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -126,77 +125,19 @@ fn init_logs() -> Warnings {
 
 // --- the devnet process -------------------------------------------------------------
 
-/// `ntx devnet up` as a child process; SIGKILLed when dropped.
-struct DevnetProcess {
-    child: Child,
-    log: PathBuf,
-}
-
-impl DevnetProcess {
-    /// Runs `ntx devnet up --data-dir {data} --port {port}` and waits until its API
-    /// answers. `run` names the log file.
-    async fn start(data: &Path, port: u16, slot_ms: u64, logs: &Path, run: &str) -> DevnetProcess {
-        let log = logs.join(format!("devnet-{run}.log"));
-        let out = File::create(&log).expect("a log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_ntx"))
-            .args(["devnet", "up", "--port", &port.to_string()])
-            .arg("--data-dir")
-            .arg(data)
-            .args(["--slot-length-ms", &slot_ms.to_string()])
-            .env_remove("NTX_DEVNET_PORT")
-            .env_remove("NTX_DEVNET_DATA_DIR")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("a log file"))
-            .stderr(out)
-            .spawn()
-            .expect("ntx devnet up starts");
-        let mut devnet = DevnetProcess { child, log };
-        let url = format!("http://127.0.0.1:{port}/api/v0/blocks/latest");
-        let http = reqwest::Client::new();
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = devnet.child.try_wait() {
-                panic!(
-                    "ntx devnet up exited ({status}) before serving:\n{}",
-                    devnet.output()
-                );
-            }
-            if let Ok(r) = http.get(&url).send().await
-                && r.status().is_success()
-            {
-                return devnet;
-            }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "ntx devnet up did not serve on port {port}:\n{}",
-                devnet.output()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGKILL, and reap it.
-    fn kill(&mut self) {
-        self.child.kill().expect("the devnet process is killed");
-        let status = self.child.wait().expect("the devnet process is reaped");
-        #[cfg(unix)]
-        {
-            use std::os::unix::process::ExitStatusExt;
-            assert_eq!(status.signal(), Some(9), "killed by SIGKILL: {status}");
-        }
-        let _ = status;
-    }
-}
-
-impl Drop for DevnetProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `ntx devnet up --data-dir {data} --port {port}` as a child process, serving;
+/// SIGKILLed when dropped. `run` names its log file.
+async fn devnet_up(data: &Path, port: u16, slot_ms: u64, logs: &Path, run: &str) -> Process {
+    ntx_tests::cli::devnet_up(
+        env!("CARGO_BIN_EXE_ntx"),
+        data,
+        port,
+        slot_ms,
+        logs,
+        run,
+        PATIENCE,
+    )
+    .await
 }
 
 // --- the chain, over HTTP -------------------------------------------------------------
@@ -394,7 +335,7 @@ async fn a_devnet_killed_mid_job_and_restarted_loses_no_block_and_every_job_sett
     let dir = tempfile::tempdir().expect("a temp dir");
     let data = dir.path().join("devnet");
     let port = free_port();
-    let mut devnet = DevnetProcess::start(&data, port, SLOT_MS, dir.path(), "first").await;
+    let mut devnet = devnet_up(&data, port, SLOT_MS, dir.path(), "first").await;
     let api = Api {
         http: reqwest::Client::new(),
         root: format!("http://127.0.0.1:{port}"),
@@ -513,8 +454,8 @@ async fn a_devnet_killed_mid_job_and_restarted_loses_no_block_and_every_job_sett
     // The agents notice: their chain calls fail (after the client's retries), and
     // they keep running.
     wait_for("the provider and a verifier to fail a poll", || async {
-        (warnings.seen_since(killed_at, "provider", "poll failed")
-            && warnings.seen_since(killed_at, "verifier", "poll failed"))
+        (warnings.seen_since(killed_at, "ntx_node_agent", "provider poll failed")
+            && warnings.seen_since(killed_at, "ntx_node_agent", "verifier poll failed"))
         .then_some(())
     })
     .await;
@@ -527,7 +468,7 @@ async fn a_devnet_killed_mid_job_and_restarted_loses_no_block_and_every_job_sett
     let outage = killed_at.elapsed();
 
     // The same command again, on the same data directory and port.
-    let devnet = DevnetProcess::start(&data, port, SLOT_MS, w.dir.path(), "second").await;
+    let devnet = devnet_up(&data, port, SLOT_MS, w.dir.path(), "second").await;
     for (h, hash) in &blocks {
         let b = w
             .api
@@ -608,27 +549,6 @@ async fn a_devnet_killed_mid_job_and_restarted_loses_no_block_and_every_job_sett
     drop(devnet);
 }
 
-/// Runs `ntx args… --json` in `dir` against `url`; it must succeed.
-fn ntx_json(dir: &Path, url: &str, args: &[&str]) -> Json {
-    let out = Command::new(env!("CARGO_BIN_EXE_ntx"))
-        .args(args)
-        .arg("--json")
-        .current_dir(dir)
-        .env("NTX_PROVIDER_URL", url)
-        .env_remove("NTX_NETWORK")
-        .env_remove("NTX_WALLET")
-        .output()
-        .expect("ntx runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "ntx {args:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("ntx {args:?}: {e}: {stdout}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_the_killed_devnet_lost_from_its_mempool_is_sent_again_and_lands_once() {
     // Slow slots: the lock waits in the mempool long enough to be killed there.
@@ -636,23 +556,17 @@ async fn a_lock_the_killed_devnet_lost_from_its_mempool_is_sent_again_and_lands_
     let dir = tempfile::tempdir().expect("a temp dir");
     let data = dir.path().join("devnet");
     let port = free_port();
-    let mut devnet = DevnetProcess::start(&data, port, SLOW_SLOT_MS, dir.path(), "first").await;
+    let mut devnet = devnet_up(&data, port, SLOW_SLOT_MS, dir.path(), "first").await;
     let api = Api {
         http: reqwest::Client::new(),
         root: format!("http://127.0.0.1:{port}"),
     };
-    let url = api.url();
-    let ntx = |args: &[&str]| ntx_json(dir.path(), &url, args);
-    let mut keys = BTreeMap::new();
-    for who in ["requester", "provider", "agent"] {
-        keys.insert(
-            who,
-            ntx(&["wallet", "new", "--out", &format!("{who}.skey")]),
-        );
-    }
+    let cli = Ntx::new(env!("CARGO_BIN_EXE_ntx"), dir.path(), api.url());
+    let ntx = |args: &[&str]| cli.json(args);
+    let keys = cli.new_wallets(&["requester", "provider", "agent"]);
     let field = |who: &str, f: &str| keys[who][f].as_str().expect(f).to_string();
     let requester = field("requester", "address");
-    ntx(&["devnet", "fund", &requester, "--ada", "300", "--ntx", "100"]);
+    cli.fund(&requester, "300", "100");
     // A pure-ADA UTxO for collateral, so the lock is the only transaction sent.
     ntx(&["devnet", "fund", &requester, "--ada", "10"]);
     ntx(&["deploy", "--wallet", "requester.skey"]);
@@ -662,43 +576,18 @@ async fn a_lock_the_killed_devnet_lost_from_its_mempool_is_sent_again_and_lands_
         "verifiers": [{"key": keys["agent"]["public_key"], "url": "http://127.0.0.1:1"}],
     });
     std::fs::write(dir.path().join("job.json"), spec.to_string()).expect("spec");
-    let balance = |b: Json| {
-        (
-            b["lovelace"].as_u64().expect("lovelace"),
-            b["ntx_units"].as_u64().expect("units"),
-        )
-    };
-    let before = balance(ntx(&["wallet", "balance", "--wallet", "requester.skey"]));
+    let before = cli.balance("requester.skey");
 
     let started = Instant::now();
-    let mut lock = Command::new(env!("CARGO_BIN_EXE_ntx"))
-        .args([
-            "job",
-            "lock",
-            "--wallet",
-            "requester.skey",
-            "--spec",
-            "job.json",
-        ])
-        .args(["--provider", &field("provider", "address")])
-        .args(["--agent", &field("agent", "key_hash")])
-        .args([
-            "--price",
-            "3",
-            "--submit-within",
-            "30m",
-            "--settle-within",
-            "1h",
-        ])
-        .arg("--json")
-        .current_dir(dir.path())
-        .env("NTX_PROVIDER_URL", &url)
-        .env_remove("NTX_NETWORK")
-        .env_remove("NTX_WALLET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ntx job lock starts");
+    let mut args = lock_args(
+        &field("provider", "address"),
+        &field("agent", "key_hash"),
+        "3",
+        "30m",
+        "1h",
+    );
+    args.push("--json".into());
+    let mut lock = cli.spawn(&args.iter().map(String::as_str).collect::<Vec<_>>());
     // The lock in the mempool: kill the devnet there, and start it again at once.
     let status = loop {
         if let Ok(s) = api.get("/devnet/status").await
@@ -714,7 +603,7 @@ async fn a_lock_the_killed_devnet_lost_from_its_mempool_is_sent_again_and_lands_
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     devnet.kill();
-    let devnet = DevnetProcess::start(&data, port, SLOW_SLOT_MS, dir.path(), "second").await;
+    let devnet = devnet_up(&data, port, SLOW_SLOT_MS, dir.path(), "second").await;
     let tip_then = status["tip"]["height"].as_u64().expect("a height");
     let tip_now = api.tip_height().await.expect("the tip");
     if tip_now > tip_then {
@@ -723,26 +612,15 @@ async fn a_lock_the_killed_devnet_lost_from_its_mempool_is_sent_again_and_lands_
     }
 
     let patience = RESEND_AFTER + Duration::from_secs(50);
-    while lock.try_wait().expect("the child").is_none() {
-        if started.elapsed() > patience {
-            let _ = lock.kill();
-            let out = lock.wait_with_output().expect("its output");
-            panic!(
-                "ntx job lock did not finish within {patience:?}: the lost lock was not sent again\n{}\n{}",
-                String::from_utf8_lossy(&out.stderr),
-                devnet.output()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let out = lock.wait_with_output().expect("its output");
+    let out = finish_within(
+        lock,
+        started,
+        patience,
+        "ntx job lock (the lost lock was not sent again?)",
+        || devnet.output(),
+    )
+    .await;
     let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "ntx job lock failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
     let locked: Json = serde_json::from_slice(&out.stdout).expect("JSON");
     let tx = locked["tx_id"].as_str().expect("tx id");
     let on_chain = api
@@ -750,18 +628,14 @@ async fn a_lock_the_killed_devnet_lost_from_its_mempool_is_sent_again_and_lands_
         .await
         .expect("the lock is on chain");
     assert!(on_chain["block_height"].as_u64() > Some(tip_then));
-    let listed = ntx(&["job", "list"]);
-    let escrows = listed["escrows"].as_array().expect("escrows");
-    assert_eq!(escrows.len(), 1, "one escrow: {listed}");
+    let escrows = cli.escrows();
+    assert_eq!(escrows.len(), 1, "one escrow: {escrows:?}");
     let job = locked["job_id"].as_str().expect("job id");
     let shown = ntx(&["job", "show", job]);
     let deposit = shown["deposit_lovelace"].as_u64().expect("deposit");
     assert_eq!(
-        balance(ntx(&["wallet", "balance", "--wallet", "requester.skey"])),
-        (
-            before.0 - deposit - locked["fee_lovelace"].as_u64().expect("fee"),
-            before.1 - 3_000_000
-        ),
+        cli.balance("requester.skey"),
+        (before.0 - deposit - fee(&locked), before.1 - 3_000_000),
         "locked once, to the lovelace and the unit"
     );
     eprintln!("the lost lock landed {took:.1?} after it was sent");

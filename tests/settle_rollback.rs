@@ -24,66 +24,18 @@
 //!
 //! Balances are read back through `ntx wallet balance`, to the lovelace and the unit.
 
-use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ntx_node_agent::SignedAttestation;
 use ntx_offchain::client::{DeploymentInfo, EscrowClient, RESEND_AFTER};
-use ntx_offchain::protocol::{JobState, Verdict};
-use ntx_offchain::wallet::Wallet;
 use ntx_tests::LiveDevnet;
+use ntx_tests::cli::{
+    AttestationServer, Ntx, fee, finish_within, lock_args, submit_result, wallet_in,
+};
+use ntx_tests::proxy::{Upstream, is_submit};
 use serde_json::Value as Json;
-
-struct Cli<'a> {
-    dir: &'a Path,
-    url: String,
-}
-
-impl Cli<'_> {
-    /// Runs `ntx args… --json`, which must succeed.
-    fn json(&self, args: &[&str]) -> Json {
-        let out = Command::new(env!("CARGO_BIN_EXE_ntx"))
-            .args(args)
-            .arg("--json")
-            .current_dir(self.dir)
-            .env("NTX_PROVIDER_URL", &self.url)
-            .env_remove("NTX_NETWORK")
-            .env_remove("NTX_WALLET")
-            .output()
-            .expect("ntx runs");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "ntx {args:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("ntx {args:?}: {e}: {stdout}"))
-    }
-
-    fn balance(&self, wallet: &str) -> (u64, u64) {
-        let b = self.json(&["wallet", "balance", "--wallet", wallet]);
-        (
-            b["lovelace"].as_u64().expect("lovelace"),
-            b["ntx_units"].as_u64().expect("units"),
-        )
-    }
-
-    fn escrows(&self) -> Vec<Json> {
-        self.json(&["job", "list"])["escrows"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-}
-
-fn fee(tx: &Json) -> u64 {
-    tx["fee_lovelace"].as_u64().expect("a fee")
-}
 
 /// What the keeper sees: two submitted jobs with an accepting quorum each.
 struct Setup {
@@ -96,58 +48,34 @@ struct Setup {
 }
 
 impl Setup {
-    fn cli(&self) -> Cli<'_> {
-        Cli {
-            dir: self.dir.path(),
-            url: self.live.url.clone(),
-        }
+    fn cli(&self) -> Ntx {
+        Ntx::new(env!("CARGO_BIN_EXE_ntx"), self.dir.path(), &self.live.url)
     }
 
     async fn new() -> Setup {
         let live = LiveDevnet::start(100).await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let cli = Cli {
-            dir: dir.path(),
-            url: live.url.clone(),
-        };
-        let mut keys = BTreeMap::new();
-        for who in [
+        let cli = Ntx::new(env!("CARGO_BIN_EXE_ntx"), dir.path(), &live.url);
+        let keys = cli.new_wallets(&[
             "requester",
             "provider",
             "agent",
             "keeper",
             "verifier1",
             "verifier2",
-        ] {
-            keys.insert(
-                who,
-                cli.json(&["wallet", "new", "--out", &format!("{who}.skey")]),
-            );
-        }
+        ]);
         let addr = |who: &str| keys[who]["address"].as_str().expect("address").to_string();
         for (who, ada, ntx) in [
             ("requester", "300", "100"),
             ("agent", "50", "0"),
             ("keeper", "50", "0"),
         ] {
-            cli.json(&["devnet", "fund", &addr(who), "--ada", ada, "--ntx", ntx]);
+            cli.fund(&addr(who), ada, ntx);
         }
         cli.json(&["deploy", "--wallet", "requester.skey"]);
 
-        let server = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let verifier_url = format!("http://{}", server.local_addr().expect("addr"));
-        let verifiers: Vec<Json> = ["verifier1", "verifier2"]
-            .iter()
-            .map(|v| serde_json::json!({"key": keys[v]["public_key"], "url": verifier_url}))
-            .collect();
-        let spec = serde_json::json!({
-            "version": 1,
-            "job": {"task": "embed", "inputs": ["hello"]},
-            "verifiers": verifiers,
-        });
-        std::fs::write(dir.path().join("job.json"), spec.to_string()).expect("spec");
+        let mut server = AttestationServer::bind().await;
+        server.write_spec(dir.path(), &keys, &["verifier1", "verifier2"]);
         let agent_hash = keys["agent"]["key_hash"]
             .as_str()
             .expect("hash")
@@ -159,76 +87,27 @@ impl Setup {
         let client = EscrowClient::connect(live.chain.clone(), &info)
             .await
             .expect("connects");
-        let wallet_of = |who: &str| {
-            Wallet::from_secret_text(
-                ntx_offchain::Network::Devnet,
-                &std::fs::read_to_string(dir.path().join(format!("{who}.skey"))).expect("key"),
-            )
-            .expect("a wallet")
-        };
-        let agent = wallet_of("agent");
-        let mut served = BTreeMap::new();
+        let agent = wallet_in(dir.path(), "agent");
         let (mut deposits, mut prices) = (0, 0);
         for (price, result) in [("7", [0x99; 32]), ("5", [0x55; 32])] {
-            let locked = cli.json(&[
-                "job",
-                "lock",
-                "--wallet",
-                "requester.skey",
-                "--spec",
-                "job.json",
-                "--provider",
-                &provider,
-                "--agent",
-                &agent_hash,
-                "--price",
-                price,
-                "--submit-within",
-                "10m",
-                "--settle-within",
-                "10m",
-            ]);
+            let args = lock_args(&provider, &agent_hash, price, "10m", "10m");
+            let locked = cli.json(&args.iter().map(String::as_str).collect::<Vec<_>>());
             let job_id: [u8; 32] = hex::decode(locked["job_id"].as_str().expect("id"))
                 .expect("hex")
                 .try_into()
                 .expect("32");
-            let escrow = client.escrow(&job_id).await.expect("locked");
-            let submit = client
-                .submit(&agent, &escrow, result, "http://provider.invalid/r")
-                .await
-                .expect("submit builds");
-            client.send(&submit, 1).await.expect("submitted");
-            let escrow = client.escrow(&job_id).await.expect("submitted");
-            assert!(matches!(escrow.datum.state, JobState::Submitted { .. }));
+            let escrow = submit_result(&client, &agent, &job_id, result).await;
             deposits += escrow.utxo.output.value.lovelace;
             prices += price.parse::<u64>().expect("a price") * 1_000_000;
-            let attestations: Vec<SignedAttestation> = ["verifier1", "verifier2"]
-                .iter()
-                .map(|v| {
-                    SignedAttestation::sign(
-                        &wallet_of(v),
-                        Verdict::Accept,
-                        client.deployment().script.hash(),
-                        job_id,
-                        result,
-                    )
-                })
-                .collect();
-            served.insert(
-                hex::encode(job_id),
-                serde_json::to_string(&attestations).expect("json"),
+            server.accept(
+                dir.path(),
+                &["verifier1", "verifier2"],
+                client.deployment().script.hash(),
+                job_id,
+                result,
             );
         }
-        let app = axum::Router::new().route(
-            "/attestations/{job}",
-            axum::routing::get(
-                move |axum::extract::Path(job): axum::extract::Path<String>| {
-                    let body = served.get(&job).cloned().unwrap_or_else(|| "[]".into());
-                    async move { ([("content-type", "application/json")], body) }
-                },
-            ),
-        );
-        tokio::spawn(async move { axum::serve(server, app).await });
+        server.serve();
         Setup {
             live,
             dir,
@@ -275,9 +154,7 @@ impl Setup {
 
     /// Transactions that paid the provider's address (it receives nothing else).
     fn payments_to_provider(&self) -> usize {
-        let text = std::fs::read_to_string(self.dir.path().join("provider.skey")).expect("key");
-        let provider =
-            Wallet::from_secret_text(ntx_offchain::Network::Devnet, &text).expect("a wallet");
+        let provider = wallet_in(self.dir.path(), "provider");
         self.live
             .devnet
             .address_transactions(&provider.address().to_bytes())
@@ -374,9 +251,7 @@ async fn a_settle_whose_claim_returns_to_the_mempool_lands_once() {
 /// each transaction, answering it with the transaction's id as if accepted.
 struct LosingProxy {
     devnet: ntx_devnet::Devnet,
-    /// The devnet's root (`http://127.0.0.1:port`).
-    upstream: String,
-    http: reqwest::Client,
+    upstream: Upstream,
     seen: Mutex<HashSet<[u8; 32]>>,
     lost: AtomicUsize,
     forwarded: AtomicUsize,
@@ -390,8 +265,7 @@ async fn losing_proxy_forward(
     body: axum::body::Bytes,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    if method == axum::http::Method::POST && path.ends_with("/tx/submit") {
+    if is_submit(&method, &uri) {
         // The id of a transaction the ledger would accept now; anything else goes on.
         if let Ok(tx) = proxy.devnet.validate(&body) {
             let id: [u8; 32] = *tx.hash;
@@ -407,24 +281,10 @@ async fn losing_proxy_forward(
         }
         proxy.forwarded.fetch_add(1, Ordering::SeqCst);
     }
-    let method = reqwest::Method::from_bytes(method.as_str().as_bytes()).expect("a method");
-    let mut req = proxy
-        .http
-        .request(method, format!("{}{path}", proxy.upstream));
-    if let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE) {
-        req = req.header(reqwest::header::CONTENT_TYPE, ct.as_bytes());
+    match proxy.upstream.forward(&method, &uri, &headers, body).await {
+        Some(answer) => answer.into_response(),
+        None => axum::http::StatusCode::BAD_GATEWAY.into_response(),
     }
-    let Ok(resp) = req.body(body.to_vec()).send().await else {
-        return axum::http::StatusCode::BAD_GATEWAY.into_response();
-    };
-    let status = axum::http::StatusCode::from_u16(resp.status().as_u16()).expect("a status");
-    let bytes = resp.bytes().await.unwrap_or_default();
-    (
-        status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        bytes,
-    )
-        .into_response()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -433,57 +293,34 @@ async fn a_settle_whose_claim_the_chain_loses_before_a_block_sends_it_again() {
     let cli = s.cli();
     let keeper_before = cli.balance("keeper.skey");
 
-    let upstream = s.live.url.trim_end_matches("/api/v0").to_string();
     let proxy = Arc::new(LosingProxy {
         devnet: s.live.devnet.clone(),
-        upstream,
-        http: reqwest::Client::new(),
+        upstream: Upstream::new(&s.live.url),
         seen: Mutex::new(HashSet::new()),
         lost: AtomicUsize::new(0),
         forwarded: AtomicUsize::new(0),
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let proxy_url = format!("http://{}/api/v0", listener.local_addr().expect("addr"));
     let app = axum::Router::new()
         .fallback(losing_proxy_forward)
         .with_state(proxy.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let proxy_url = ntx_tests::proxy::serve(app).await;
 
     // The keeper's `ntx settle`, through that provider, bounded in time.
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ntx"))
-        .args(["settle", "--wallet", "keeper.skey", "--json"])
-        .current_dir(s.dir.path())
-        .env("NTX_PROVIDER_URL", &proxy_url)
-        .env_remove("NTX_NETWORK")
-        .env_remove("NTX_WALLET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ntx settle starts");
+    let child = cli
+        .with_url(&proxy_url)
+        .spawn(&["settle", "--wallet", "keeper.skey", "--json"]);
     let patience = RESEND_AFTER + Duration::from_secs(50);
-    while child.try_wait().expect("the child").is_none() {
-        if started.elapsed() > patience {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("its output");
-            panic!(
-                "ntx settle did not finish within {patience:?}: the lost Claim was not sent again\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let out = child.wait_with_output().expect("its output");
+    let out = finish_within(
+        child,
+        started,
+        patience,
+        "ntx settle (the lost Claim was not sent again?)",
+        String::new,
+    )
+    .await;
     let took = started.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "ntx settle failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
     let settled: Json = serde_json::from_str(&stdout).expect("JSON");
     let txs = settled["transactions"].as_array().expect("transactions");
     assert_eq!(txs.len(), 1, "{settled}");

@@ -15,15 +15,16 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ntx_node_agent::{AgentConfig, BertFiles, TinyBert, write_tiny_bert};
+use ntx_node_agent::BertFiles;
 use ntx_offchain::Network;
 use ntx_offchain::builder::JobTerms;
-use ntx_offchain::client::{JobSpecDoc, LockRequest, SpecSource};
+use ntx_offchain::client::{LockRequest, SpecSource};
 use ntx_offchain::protocol::JobState;
 use ntx_offchain::wallet::{Signer, SigningKey, Wallet};
 use ntx_tests::LiveDevnet;
-use ntx_tests::agents::{address, free_port, write_key};
-use tokio_util::sync::CancellationToken;
+use ntx_tests::agents::{
+    Agent, AgentToml, ProviderToml, address, embed_spec, free_port, tiny_bert_in, verifier_keys,
+};
 
 const SLOT_MS: u64 = 1000;
 const POLL_MS: u64 = 500;
@@ -57,12 +58,10 @@ async fn bench() {
         Some(d) if Path::new(&d).join("model.safetensors").is_file() => {
             (PathBuf::from(d), "all-MiniLM-L6-v2")
         }
-        _ => {
-            let d = dir.path().join("tiny-bert");
-            std::fs::create_dir_all(&d).expect("dir");
-            write_tiny_bert(&d, &TinyBert::default()).expect("tiny BERT");
-            (d, "tiny BERT (set NTX_MINILM_DIR for all-MiniLM-L6-v2)")
-        }
+        _ => (
+            tiny_bert_in(dir.path()).0,
+            "tiny BERT (set NTX_MINILM_DIR for all-MiniLM-L6-v2)",
+        ),
     };
     let model = BertFiles::of_dir(&model_dir).expect("model hashes");
 
@@ -73,58 +72,19 @@ async fn bench() {
     live.devnet
         .fund_now(&agent.address().to_bech32(), 200_000_000, 0)
         .expect("agent funded");
-    let mut verifier_keys: Vec<SigningKey> = (0..3u8)
-        .map(|i| SigningKey::from_normal_bytes(&[0x60 + i; 32]))
-        .collect();
-    verifier_keys.sort_by_key(|k| k.public_key());
-
-    let common = |name: &str, port: u16| {
-        format!(
-            "deployment = \"{}\"\nstate_dir = \"{}\"\nlisten = \"127.0.0.1:{port}\"\nmodels = [\"{}\"]\npoll_interval_ms = {POLL_MS}\n\n[chain]\nnetwork = \"devnet\"\nprovider_url = \"{}\"\n",
-            deployment.display(),
-            dir.path().join(name).display(),
-            model_dir.display(),
-            live.url
-        )
-    };
-    let cancel = CancellationToken::new();
-    let mut urls = Vec::new();
-    let mut handles = Vec::new();
-    for (i, key) in verifier_keys.iter().enumerate() {
-        let port = free_port();
-        let name = format!("verifier-{i}");
-        let key_file = write_key(dir.path(), &name, key);
-        let toml = format!(
-            "{}\n[verifier]\nkey_file = \"{}\"\npublic_url = \"http://127.0.0.1:{port}\"\n",
-            common(&name, port),
-            key_file.display()
-        );
-        let config = AgentConfig::from_toml(&toml).expect("verifier config");
-        urls.push(format!("http://127.0.0.1:{port}"));
-        handles.push(tokio::spawn(ntx_node_agent::run_agent(
-            config,
-            cancel.clone(),
-        )));
-    }
-    let port = free_port();
-    let key_file = write_key(dir.path(), "agent", &agent_key);
-    let toml = format!(
-        "{}\n[provider]\nagent_key_file = \"{}\"\npayout_address = \"{}\"\npublic_url = \"http://127.0.0.1:{port}\"\nsubmit_margin_secs = 5\nmax_concurrent_jobs = 2\n",
-        common("provider", port),
-        key_file.display(),
-        payout.address().to_bech32()
-    );
-    let config = AgentConfig::from_toml(&toml).expect("provider config");
-    handles.push(tokio::spawn(ntx_node_agent::run_agent(
-        config,
-        cancel.clone(),
-    )));
-
-    let verifiers: Vec<serde_json::Value> = verifier_keys
+    let verifier_keys = verifier_keys(3);
+    let verifier_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut toml = AgentToml::new(&deployment, dir.path(), &model_dir, live.url.clone());
+    toml.poll_interval_ms = POLL_MS;
+    let mut agents: Vec<Agent> = verifier_keys
         .iter()
-        .zip(&urls)
-        .map(|(k, url)| serde_json::json!({"key": hex::encode(k.public_key()), "url": url}))
+        .zip(&verifier_ports)
+        .enumerate()
+        .map(|(i, (key, port))| Agent::start(toml.verifier(i, key, *port)))
         .collect();
+    let provider = ProviderToml::sole(&agent_key, free_port(), &payout, PRICE);
+    agents.push(Agent::start(toml.provider(&provider)));
+
     println!(
         "lock → payout on a devnet with {SLOT_MS} ms slots, agents polling every {POLL_MS} ms, 1 provider + 3 verifiers (2-of-3), model: {model_name}"
     );
@@ -132,17 +92,13 @@ async fn bench() {
     println!("|---|---|---|---|");
     let (mut to_submit, mut to_paid, mut total) = (Vec::new(), Vec::new(), Vec::new());
     for n in 0..jobs {
-        let doc = serde_json::json!({
-            "version": 1,
-            "job": {
-                "task": "embed",
-                "model": {"weights": model.weights.to_hex(), "config": model.config.to_hex(),
-                          "tokenizer": model.tokenizer.to_hex()},
-                "inputs": [format!("Benchmark sentence number {n}."), "A man is eating food."],
-            },
-            "verifiers": verifiers,
-        });
-        let spec = JobSpecDoc::parse(doc.to_string().as_bytes()).expect("spec");
+        let first = format!("Benchmark sentence number {n}.");
+        let spec = embed_spec(
+            &model,
+            &verifier_keys,
+            &verifier_ports,
+            &[first.as_str(), "A man is eating food."],
+        );
         let now = client.slot_time(client.now_slot().await.expect("now"));
         let request = LockRequest {
             terms: JobTerms {
@@ -196,8 +152,7 @@ async fn bench() {
         median(&mut to_paid),
         median(&mut total)
     );
-    cancel.cancel();
-    for h in handles {
-        let _ = h.await;
+    for a in &mut agents {
+        a.stop().await;
     }
 }

@@ -1,10 +1,13 @@
 //! Cross-crate end-to-end tests for ntx-escrow live in `tests/tests/`; this
 //! library holds what they share: an in-process devnet seen through the
-//! off-chain library's types.
+//! off-chain library's types, running agents ([`agents`]), the `ntx` binary
+//! ([`cli`], for the root package's tests) and a chain proxy ([`proxy`]).
 
 pub mod agents;
 mod chain;
+pub mod cli;
 mod live;
+pub mod proxy;
 
 use ntx_devnet::{Devnet, DevnetConfig, OutRef};
 use ntx_offchain::builder::{BuildError, Deployment, Finished};

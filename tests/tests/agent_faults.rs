@@ -43,6 +43,7 @@ use ntx_tests::agents::{
     Agent, AgentToml, EMBED_INPUTS, ProviderToml, address, embed_spec, free_port, init_logs,
     submit_records, tiny_bert_in, verifier_keys,
 };
+use ntx_tests::proxy::{Upstream, is_submit};
 use tokio_util::sync::CancellationToken;
 
 const PRICE: u64 = 7_000_000;
@@ -429,9 +430,8 @@ impl FaultCounts {
 }
 
 struct Proxy {
-    upstream: String,
+    upstream: Upstream,
     faults: Faults,
-    http: reqwest::Client,
     counts: Arc<FaultCounts>,
 }
 
@@ -441,26 +441,14 @@ struct Proxy {
 /// a stall past the client's 60 s timeout would end in the same retry as a 500, only
 /// slower).
 async fn start_faulty_proxy(upstream_api: &str, faults: Faults) -> (String, Arc<FaultCounts>) {
-    let upstream = upstream_api
-        .strip_suffix("/api/v0")
-        .expect("an API root")
-        .to_string();
     let counts = Arc::new(FaultCounts::default());
     let state = Arc::new(Proxy {
-        upstream,
+        upstream: Upstream::new(upstream_api),
         faults,
-        http: reqwest::Client::new(),
         counts: counts.clone(),
     });
     let router = axum::Router::new().fallback(forward).with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/api/v0", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (url, counts)
+    (ntx_tests::proxy::serve(router).await, counts)
 }
 
 async fn forward(
@@ -471,8 +459,7 @@ async fn forward(
     body: axum::body::Bytes,
 ) -> axum::response::Response {
     let n = proxy.counts.requests.fetch_add(1, Ordering::SeqCst) + 1;
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let is_submit = method == axum::http::Method::POST && path.ends_with("/tx/submit");
+    let is_submit = is_submit(&method, &uri);
     if let Faults::Transient = proxy.faults {
         if n % 7 == 0 {
             proxy.counts.too_many.fetch_add(1, Ordering::SeqCst);
@@ -492,41 +479,17 @@ async fn forward(
             tokio::time::sleep(Duration::from_secs(3)).await;
         }
     }
-    let method = reqwest::Method::from_bytes(method.as_str().as_bytes()).expect("a method");
-    let mut req = proxy
-        .http
-        .request(method, format!("{}{path}", proxy.upstream));
-    if let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE) {
-        req = req.header(reqwest::header::CONTENT_TYPE, ct.as_bytes());
-    }
-    let Ok(resp) = req.body(body.to_vec()).send().await else {
-        return server_error();
-    };
-    let status = StatusCode::from_u16(resp.status().as_u16()).expect("a status");
-    let content_type = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .map(|v| v.as_bytes().to_vec())
-        .unwrap_or_else(|| b"application/json".to_vec());
-    let Ok(bytes) = resp.bytes().await else {
+    let Some(answer) = proxy.upstream.forward(&method, &uri, &headers, body).await else {
         return server_error();
     };
     if let Faults::LostSubmitAnswers = proxy.faults
         && is_submit
-        && status.is_success()
+        && answer.status.is_success()
     {
         proxy.counts.lost_answers.fetch_add(1, Ordering::SeqCst);
         return server_error();
     }
-    (
-        status,
-        [(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_bytes(&content_type).expect("a header"),
-        )],
-        bytes.to_vec(),
-    )
-        .into_response()
+    answer.into_response()
 }
 
 fn server_error() -> axum::response::Response {
