@@ -418,3 +418,45 @@ pub async fn wait_until_serving(process: &mut Process, url: &str, patience: Dura
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// `config` as the TOML text `ntx agent run --config` reads (every field written
+/// out, paths absolute as the parsed config holds them): for running an agent that
+/// [`crate::agents::AgentToml`] configured as a child process.
+pub fn agent_config_toml(config: &ntx_node_agent::AgentConfig) -> String {
+    // TOML basic strings take JSON's escapes.
+    let s = |v: &str| serde_json::to_string(v).expect("a string");
+    let p = |v: &Path| s(&v.display().to_string());
+    let models: Vec<String> = config.models.iter().map(|m| p(m)).collect();
+    let mut text = format!(
+        "deployment = {}\nstate_dir = {}\nlisten = {}\nmodels = [{}]\npoll_interval_ms = {}\n",
+        p(&config.deployment),
+        p(&config.state_dir),
+        s(&config.listen.to_string()),
+        models.join(", "),
+        config.poll_interval_ms,
+    );
+    text += &format!("\n[chain]\nnetwork = {}\n", s(config.chain.network.name()));
+    if let Some(url) = &config.chain.provider_url {
+        text += &format!("provider_url = {}\n", s(url));
+    }
+    if let Some(pr) = &config.provider {
+        text += &format!(
+            "\n[provider]\nagent_key_file = {}\npayout_address = {}\nprice_floor = {}\nmax_concurrent_jobs = {}\npublic_url = {}\nsubmit_margin_secs = {}\nsettle_warning_secs = {}\n",
+            p(&pr.agent_key_file),
+            s(&pr.payout_address),
+            pr.price_floor,
+            pr.max_concurrent_jobs,
+            s(&pr.public_url),
+            pr.submit_margin_secs,
+            pr.settle_warning_secs,
+        );
+    }
+    if let Some(v) = &config.verifier {
+        text += &format!(
+            "\n[verifier]\nkey_file = {}\npublic_url = {}\n",
+            p(&v.key_file),
+            s(&v.public_url),
+        );
+    }
+    text
+}

@@ -37,6 +37,10 @@ use super::store::{JobRecord, Role, Stage};
 use super::{AgentError, Backoff, Ctx, Inflight, InflightGuard, Problem};
 use crate::InferenceError;
 
+/// How long a recorded transaction that the ledger refuses (for spent inputs) is
+/// looked for on chain before it is given up: it may be pending.
+const PENDING_PATIENCE: Duration = Duration::from_secs(30);
+
 /// Assumed inference time per input until one has been measured.
 const DEFAULT_MS_PER_INPUT: u64 = 200;
 
@@ -572,6 +576,14 @@ impl Provider {
         }
     }
 
+    /// Whether `tx` is on chain, or lands within [`PENDING_PATIENCE`].
+    async fn landed(&self, ctx: &Ctx, tx: &[u8; 32]) -> bool {
+        let options = AwaitOptions::new(1, PENDING_PATIENCE)
+            .with_poll(Duration::from_millis(100), Duration::from_secs(2))
+            .with_cancel(ctx.cancel.clone());
+        ctx.client.chain().await_tx(tx, &options).await.is_ok()
+    }
+
     async fn resend(&self, ctx: &Ctx, cbor: &[u8]) -> Result<(), ChainError> {
         let chain = ctx.client.chain();
         let id = chain.submit(cbor).await?;
@@ -657,6 +669,18 @@ impl Provider {
         match self.resend(ctx, &cbor).await {
             Ok(()) => tracing::info!(job = %rec.id_hex(), "recorded claim re-sent"),
             Err(ChainError::Rejected { reason }) => {
+                // Refused for spent inputs, the recorded claim may be the spender: on
+                // chain already, or pending (a restart while it was in the mempool).
+                // Forgetting it then would record the job closed, not paid, once it
+                // lands; so look for it before claiming again.
+                if let Some(tx) = rec.claim_tx
+                    && self.landed(ctx, &tx).await
+                {
+                    // The next poll finds the escrow gone and records the payment.
+                    tracing::info!(job = %rec.id_hex(), tx = %hex::encode(tx), %reason,
+                        "recorded claim refused again because it is on chain");
+                    return;
+                }
                 tracing::warn!(job = %rec.id_hex(), %reason, "recorded claim can no longer land; claiming again");
                 rec.stage = Stage::Submitted;
                 rec.claim_tx = None;
