@@ -37,8 +37,9 @@ use super::store::{JobRecord, Role, Stage};
 use super::{AgentError, Backoff, Ctx, Inflight, InflightGuard, Problem};
 use crate::InferenceError;
 
-/// How long a recorded transaction that the ledger refuses (for spent inputs) is
-/// looked for on chain before it is given up: it may be pending.
+/// How long a recorded transaction that the ledger refuses is looked for on chain
+/// before it is given up: it may be the very transaction that spent its inputs,
+/// still pending.
 const PENDING_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Assumed inference time per input until one has been measured.
@@ -669,10 +670,11 @@ impl Provider {
         match self.resend(ctx, &cbor).await {
             Ok(()) => tracing::info!(job = %rec.id_hex(), "recorded claim re-sent"),
             Err(ChainError::Rejected { reason }) => {
-                // Refused for spent inputs, the recorded claim may be the spender: on
-                // chain already, or pending (a restart while it was in the mempool).
-                // Forgetting it then would record the job closed, not paid, once it
-                // lands; so look for it before claiming again.
+                // Refused, whatever the reason says (spent inputs; a conflict with
+                // what the mempool holds), the recorded claim may itself be on chain
+                // or pending (a restart while it was in the mempool). Forgetting it
+                // then would record the job closed, not paid, once it lands; so look
+                // for it before claiming again.
                 if let Some(tx) = rec.claim_tx
                     && self.landed(ctx, &tx).await
                 {
