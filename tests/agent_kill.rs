@@ -51,15 +51,14 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use ntx_node_agent::BertFiles;
 use ntx_offchain::Network;
-use ntx_offchain::builder::JobTerms;
 use ntx_offchain::chain::BlockRange;
-use ntx_offchain::client::{EscrowClient, LockRequest, SpecSource};
+use ntx_offchain::client::EscrowClient;
 use ntx_offchain::protocol::JobState;
-use ntx_offchain::wallet::{Signer, SigningKey, Wallet};
+use ntx_offchain::wallet::{SigningKey, Wallet};
 use ntx_tests::LiveDevnet;
 use ntx_tests::agents::{
-    Agent, AgentToml, ProviderToml, address, audit_all_claimed, embed_spec, free_port, init_logs,
-    submit_records, tiny_bert_in, verifier_keys,
+    Agent, AgentToml, ProviderToml, audit_all_claimed, embed_spec, free_port, init_logs,
+    submit_records, tiny_bert_in, two_of_n_lock, verifier_keys,
 };
 use ntx_tests::cli::{Process, agent_config_toml, wait_until_serving};
 use ntx_tests::proxy::{Upstream, is_submit, path};
@@ -256,20 +255,15 @@ impl World {
         let now = self
             .client
             .slot_time(self.client.now_slot().await.expect("now"));
-        let request = LockRequest {
-            terms: JobTerms {
-                requester: address(&self.requester),
-                provider: address(&self.payout),
-                agent: self.agent.key_hash(),
-                spec_hash: spec.hash().expect("hash"),
-                price: PRICE,
-                verifiers: self.verifier_keys.iter().map(|k| k.public_key()).collect(),
-                threshold: 2,
-                submit_by: now + 120_000,
-                settle_by: now + 240_000,
-            },
-            spec: SpecSource::Inline(spec.canonical_bytes().expect("canonical")),
-        };
+        let request = two_of_n_lock(
+            &self.requester,
+            &self.payout,
+            self.agent.key_hash(),
+            &self.verifier_keys,
+            &spec,
+            PRICE,
+            (now + 120_000, now + 240_000),
+        );
         let prepared = self
             .client
             .lock(&self.requester, vec![request])

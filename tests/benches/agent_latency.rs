@@ -17,13 +17,12 @@ use std::time::{Duration, Instant};
 
 use ntx_node_agent::BertFiles;
 use ntx_offchain::Network;
-use ntx_offchain::builder::JobTerms;
-use ntx_offchain::client::{LockRequest, SpecSource};
 use ntx_offchain::protocol::JobState;
-use ntx_offchain::wallet::{Signer, SigningKey, Wallet};
+use ntx_offchain::wallet::{SigningKey, Wallet};
 use ntx_tests::LiveDevnet;
 use ntx_tests::agents::{
-    Agent, AgentToml, ProviderToml, address, embed_spec, free_port, tiny_bert_in, verifier_keys,
+    Agent, AgentToml, ProviderToml, embed_spec, free_port, tiny_bert_in, two_of_n_lock,
+    verifier_keys,
 };
 
 const SLOT_MS: u64 = 1000;
@@ -100,20 +99,15 @@ async fn bench() {
             &[first.as_str(), "A man is eating food."],
         );
         let now = client.slot_time(client.now_slot().await.expect("now"));
-        let request = LockRequest {
-            terms: JobTerms {
-                requester: address(&requester),
-                provider: address(&payout),
-                agent: agent.key_hash(),
-                spec_hash: spec.hash().expect("hash"),
-                price: PRICE,
-                verifiers: verifier_keys.iter().map(|k| k.public_key()).collect(),
-                threshold: 2,
-                submit_by: now + 300_000,
-                settle_by: now + 600_000,
-            },
-            spec: SpecSource::Inline(spec.canonical_bytes().expect("canonical")),
-        };
+        let request = two_of_n_lock(
+            &requester,
+            &payout,
+            agent.key_hash(),
+            &verifier_keys,
+            &spec,
+            PRICE,
+            (now + 300_000, now + 600_000),
+        );
         let before = live.balance(&payout).1;
         let prepared = client
             .lock(&requester, vec![request])

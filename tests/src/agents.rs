@@ -13,8 +13,9 @@ use ntx_offchain::Network;
 use ntx_offchain::audit::{
     Audit, Outcome, SlotRange, Target, check, collect_history, render_table,
 };
+use ntx_offchain::builder::JobTerms;
 use ntx_offchain::chain::ChainProvider;
-use ntx_offchain::client::{EscrowClient, JobSpecDoc, METADATA_LABEL};
+use ntx_offchain::client::{EscrowClient, JobSpecDoc, LockRequest, METADATA_LABEL, SpecSource};
 use ntx_offchain::protocol::Address;
 use ntx_offchain::wallet::{KeyRole, Signer, SigningKey, Wallet};
 use tokio::task::JoinHandle;
@@ -350,5 +351,34 @@ where
         }
         assert!(start.elapsed() < patience, "gave up waiting for {what}");
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The lock of one job the agent tests give their provider: `requester` pays
+/// `price` for `spec` (inline) to `payout`, served by the agent whose key hash is
+/// `agent`, checked 2-of-n by `verifier_keys`, due by `submit_by` and settled by
+/// `settle_by` (POSIX ms).
+pub fn two_of_n_lock(
+    requester: &Wallet,
+    payout: &Wallet,
+    agent: [u8; 28],
+    verifier_keys: &[SigningKey],
+    spec: &JobSpecDoc,
+    price: u64,
+    (submit_by, settle_by): (u64, u64),
+) -> LockRequest {
+    LockRequest {
+        terms: JobTerms {
+            requester: address(requester),
+            provider: address(payout),
+            agent,
+            spec_hash: spec.hash().expect("hash"),
+            price,
+            verifiers: verifier_keys.iter().map(|k| k.public_key()).collect(),
+            threshold: 2,
+            submit_by,
+            settle_by,
+        },
+        spec: SpecSource::Inline(spec.canonical_bytes().expect("canonical")),
     }
 }

@@ -14,14 +14,14 @@ use ntx_node_agent::{
     write_tiny_bert,
 };
 use ntx_offchain::Network;
-use ntx_offchain::builder::{EscrowUtxo, JobTerms};
-use ntx_offchain::client::{EscrowClient, JobSpecDoc, LockRequest, SpecSource};
+use ntx_offchain::builder::EscrowUtxo;
+use ntx_offchain::client::{EscrowClient, JobSpecDoc};
 use ntx_offchain::protocol::{JobState, Settlement};
 use ntx_offchain::wallet::{Signer, SigningKey, Wallet};
 use ntx_tests::LiveDevnet;
 use ntx_tests::agents::{
-    Agent, AgentToml, EMBED_INPUTS, ProviderToml, address, embed_spec, free_port, init_logs,
-    submit_records, tiny_bert_in, verifier_keys, verifier_urls,
+    Agent, AgentToml, EMBED_INPUTS, ProviderToml, embed_spec, free_port, init_logs, submit_records,
+    tiny_bert_in, two_of_n_lock, verifier_keys, verifier_urls,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -169,20 +169,15 @@ impl World {
         let now = self
             .client
             .slot_time(self.client.now_slot().await.expect("now"));
-        let request = LockRequest {
-            terms: JobTerms {
-                requester: address(&self.requester),
-                provider: address(payout),
-                agent: self.agent_key.key_hash(),
-                spec_hash: spec.hash().expect("hash"),
-                price,
-                verifiers: self.verifier_keys.iter().map(|k| k.public_key()).collect(),
-                threshold: 2,
-                submit_by: now + submit_in_ms,
-                settle_by: now + submit_in_ms + 90_000,
-            },
-            spec: SpecSource::Inline(spec.canonical_bytes().expect("canonical")),
-        };
+        let request = two_of_n_lock(
+            &self.requester,
+            payout,
+            self.agent_key.key_hash(),
+            &self.verifier_keys,
+            &spec,
+            price,
+            (now + submit_in_ms, now + submit_in_ms + 90_000),
+        );
         let prepared = self
             .client
             .lock(&self.requester, vec![request])

@@ -31,17 +31,15 @@ use axum::response::IntoResponse;
 
 use ntx_node_agent::{AgentConfig, BertFiles, HttpState, Store};
 use ntx_offchain::Network;
-use ntx_offchain::builder::{EscrowUtxo, JobTerms};
+use ntx_offchain::builder::EscrowUtxo;
 use ntx_offchain::chain::{BlockRange, Blockfrost, ChainError, ChainProvider};
-use ntx_offchain::client::{
-    ClientError, DeploymentInfo, EscrowClient, JobSpecDoc, LockRequest, SpecSource,
-};
+use ntx_offchain::client::{ClientError, DeploymentInfo, EscrowClient, JobSpecDoc};
 use ntx_offchain::protocol::JobState;
 use ntx_offchain::wallet::{Signer, SigningKey, Wallet};
 use ntx_tests::LiveDevnet;
 use ntx_tests::agents::{
-    Agent, AgentToml, EMBED_INPUTS, ProviderToml, address, embed_spec, free_port, init_logs,
-    submit_records, tiny_bert_in, verifier_keys,
+    Agent, AgentToml, EMBED_INPUTS, ProviderToml, embed_spec, free_port, init_logs, submit_records,
+    tiny_bert_in, two_of_n_lock, verifier_keys,
 };
 use ntx_tests::proxy::{Upstream, is_submit};
 use tokio_util::sync::CancellationToken;
@@ -159,20 +157,15 @@ impl World {
         let now = self
             .client
             .slot_time(self.client.now_slot().await.expect("now"));
-        let request = LockRequest {
-            terms: JobTerms {
-                requester: address(&self.requester),
-                provider: address(payout),
-                agent: self.agent_key.key_hash(),
-                spec_hash: spec.hash().expect("hash"),
-                price,
-                verifiers: self.verifier_keys.iter().map(|k| k.public_key()).collect(),
-                threshold: 2,
-                submit_by: now + submit_in_ms,
-                settle_by: now + submit_in_ms + 90_000,
-            },
-            spec: SpecSource::Inline(spec.canonical_bytes().expect("canonical")),
-        };
+        let request = two_of_n_lock(
+            &self.requester,
+            payout,
+            self.agent_key.key_hash(),
+            &self.verifier_keys,
+            &spec,
+            price,
+            (now + submit_in_ms, now + submit_in_ms + 90_000),
+        );
         // The provider here may fail a request beyond the client's retries
         // (roughly 0.3^6 per request): a requester's script retries the whole
         // lock, as `ntx` users would. `send` finds a lock whose answer was lost.
