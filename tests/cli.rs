@@ -66,6 +66,10 @@ async fn a_requesters_session_and_a_keepers_settle_through_the_binary() {
     cli.refused(&["job", "show", "nope"], "not a job id");
     cli.refused(&["job", "show", &"ab".repeat(32)], "not an escrow");
     cli.refused(&["--network", "mainnet", "job", "list"], "ntx deploy");
+    let keeper = ["settle", "--wallet", "requester.skey", "--watch"];
+    cli.refused(&[&keeper[..], &["0s"]].concat(), "not a duration");
+    cli.refused(&[&keeper[..], &["often"]].concat(), "not a duration");
+    cli.refused(&[&keeper[..], &["30s", "--dry-run"]].concat(), "--dry-run");
     let (code, _, _) = cli.run(&["--network", "moon", "job", "list"]);
     assert_eq!(code, 2, "an unknown network is a usage error");
     assert_eq!(cli.balance("requester.skey"), before, "nothing was spent");

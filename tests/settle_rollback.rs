@@ -13,8 +13,8 @@
 //! - without it (the Claim goes back to the mempool), the devnet puts the same
 //!   Claim in a block again, and `ntx settle` then finds nothing to do.
 //!
-//! `ntx settle` has no watch mode: it settles what is due once and exits, so a
-//! keeper re-runs it (from cron, say); these tests re-run it as that keeper would.
+//! These tests re-run the one-shot `ntx settle` as a keeper from cron would; one
+//! runs `ntx settle --watch 1s` instead, which finds the reopened escrows by itself.
 //!
 //! And a Claim lost before any block holds it: a chain provider in front of the
 //! devnet answers the first submission of each transaction with its id and drops
@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use ntx_offchain::client::{DeploymentInfo, EscrowClient, RESEND_AFTER};
 use ntx_tests::LiveDevnet;
 use ntx_tests::cli::{
-    AttestationServer, Ntx, fee, finish_within, lock_args, submit_result, wallet_in,
+    AttestationServer, Ntx, Process, fee, finish_within, lock_args, submit_result, wallet_in,
 };
 use ntx_tests::proxy::{Upstream, is_submit};
 use serde_json::Value as Json;
@@ -245,6 +245,67 @@ async fn a_settle_whose_claim_returns_to_the_mempool_lands_once() {
         (keeper_before.0 - fee(&first[0]), 0)
     );
     assert!(cli.escrows().is_empty());
+}
+
+/// `ntx settle --watch 1s`, a keeper that keeps going: it claims both jobs, and
+/// after a rollback drops its Claim it claims them again by itself; the provider
+/// is paid once. SIGTERM stops it cleanly (exit 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watching_keeper_claims_again_after_a_rollback_drops_its_claim() {
+    let s = Setup::new().await;
+    let cli = s.cli();
+    let mut keeper = Process::spawn(
+        cli.command(&["settle", "--wallet", "keeper.skey", "--watch", "1s"]),
+        s.dir.path().join("keeper.log"),
+    );
+    let paid = (s.deposits, s.prices);
+    let patience = Duration::from_secs(60);
+    ntx_tests::agents::wait_for("the watching keeper's Claim", patience, || async {
+        (cli.balance("provider.skey") == paid).then_some(())
+    })
+    .await;
+    let provider = wallet_in(s.dir.path(), "provider");
+    let payments = s
+        .live
+        .devnet
+        .address_transactions(&provider.address().to_bytes())
+        .expect("the devnet answers");
+    assert_eq!(payments.len(), 1, "one Claim: {payments:?}");
+    let (claim, height, _) = payments[0];
+    let claim: [u8; 32] = *claim;
+
+    s.roll_back_from(height, true).await;
+    assert!(
+        !s.on_chain(&hex::encode(claim)),
+        "the Claim is off the chain"
+    );
+    ntx_tests::agents::wait_for("a new Claim by the same keeper", patience, || async {
+        (cli.balance("provider.skey") == paid && cli.escrows().is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(s.payments_to_provider(), 1, "the provider is paid once");
+    // The keeper reports its second Claim once it has seen it confirmed.
+    ntx_tests::agents::wait_for("the keeper's report of its second Claim", patience, || {
+        let reported = keeper.output().matches("settled 2 job(s)").count() == 2;
+        async move { reported.then_some(()) }
+    })
+    .await;
+    keeper.assert_running("the keeper after its rounds");
+
+    let pid = keeper.child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let status = ntx_tests::agents::wait_for("the keeper to stop", Duration::from_secs(20), || {
+        let status = keeper.child.try_wait().expect("the child");
+        async move { status }
+    })
+    .await;
+    assert!(status.success(), "{status}: {}", keeper.output());
+    let log = keeper.output();
+    assert!(log.contains("keeper stopped"), "{log}");
 }
 
 /// A chain provider in front of the devnet that drops the first submission of

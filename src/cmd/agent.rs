@@ -7,6 +7,8 @@ use clap::Subcommand;
 use miette::{IntoDiagnostic, WrapErr};
 use tokio_util::sync::CancellationToken;
 
+use super::common::shutdown_signal;
+
 /// Arguments of `ntx agent`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -63,27 +65,4 @@ pub fn run(args: Args, chain: &super::common::ChainArgs) -> miette::Result<()> {
     // before it started, and the next run computes it again.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     result
-}
-
-/// Ctrl-C, or SIGTERM (what service managers send) on Unix.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -2,13 +2,25 @@
 //! quorum of accepting verifiers, refunds after a rejecting quorum or a missed
 //! deadline) in as few transactions as the limits allow. Anyone may run it;
 //! payouts always go to the parties the escrows name, never to the keeper.
+//!
+//! Once by default; with `--watch 30s` a round every 30 s until Ctrl-C or SIGTERM.
+//! A round that fails (the chain unreachable, a Claim rolled back or lost) is
+//! reported and the next round tries again: a watching keeper never gives up on
+//! a payout, and cannot pay one twice (each escrow can be spent once).
+
+use std::time::Duration;
 
 use ntx_node_agent::{Tally, collect_attestations};
 use ntx_offchain::builder::EscrowUtxo;
 use ntx_offchain::client::EscrowClient;
 use ntx_offchain::protocol::{JobState, Settlement};
+use ntx_offchain::wallet::Wallet;
+use tokio_util::sync::CancellationToken;
 
-use super::common::{ChainArgs, CliError, TxArgs, WalletArgs, block_on, describe_tx};
+use super::common::{
+    ChainArgs, CliError, TxArgs, WalletArgs, block_on, describe_tx, parse_duration_ms,
+    shutdown_signal, usage,
+};
 
 /// Arguments of `ntx settle`.
 #[derive(Debug, clap::Args)]
@@ -17,6 +29,10 @@ pub struct Args {
     wallet: WalletArgs,
     #[command(flatten)]
     tx: TxArgs,
+    /// Keep settling: a round every DURATION (e.g. 30s, 5m) until Ctrl-C or SIGTERM.
+    /// A failed round is reported and retried in the next.
+    #[arg(long, value_name = "DURATION")]
+    watch: Option<String>,
 }
 
 /// Runs `ntx settle`.
@@ -78,16 +94,69 @@ fn kind(s: &Settlement) -> &'static str {
 }
 
 async fn settle(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
+    let every = match args.watch.as_deref() {
+        None => None,
+        Some(text) => Some(Duration::from_millis(
+            parse_duration_ms(text).map_err(usage)?,
+        )),
+    };
+    if every.is_some() && args.tx.holds_back() {
+        return Err(usage(
+            "--watch sends what is due round after round: drop --dry-run and --out-file",
+        ));
+    }
     let wallet = args.wallet.load(chain.network)?;
     let client = args.tx.client(chain.client().await?);
     let http = reqwest::Client::new();
+    let Some(every) = every else {
+        let settled = round(&args, chain, &wallet, &client, &http).await?;
+        if settled == 0 && !chain.json {
+            println!("nothing to settle");
+        }
+        return Ok(());
+    };
+    let stop = CancellationToken::new();
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        on_signal.cancel();
+    });
+    eprintln!("keeper: a round every {every:?}; Ctrl-C stops it");
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            result = round(&args, chain, &wallet, &client, &http) => {
+                if let Err(e) = result {
+                    eprintln!("keeper: the round failed ({e}); trying again in {every:?}");
+                }
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+    eprintln!("keeper stopped");
+    Ok(())
+}
+
+/// One round: settles every escrow due now; returns how many were settled. Prints
+/// each transaction (with `--json`, one JSON object with the transactions and the
+/// escrows not yet due; one line per round when watching).
+async fn round(
+    args: &Args,
+    chain: &ChainArgs,
+    wallet: &Wallet,
+    client: &EscrowClient,
+    http: &reqwest::Client,
+) -> Result<usize, CliError> {
     let now_ms = client.slot_time(client.now_slot().await?);
     let scan = client.scan().await?;
     let mut items = Vec::new();
     let mut waiting = Vec::new();
     for escrow in scan.escrows {
         let id = hex::encode(escrow.datum.job_id);
-        match due(&client, &http, &escrow, now_ms).await {
+        match due(client, http, &escrow, now_ms).await {
             Ok(s) => {
                 eprintln!("  {id}: {}", kind(&s));
                 items.push((escrow, s));
@@ -95,16 +164,20 @@ async fn settle(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
             Err(why) => waiting.push(serde_json::json!({"job_id": id, "why": why})),
         }
     }
-    eprintln!(
-        "{} escrow(s) due, {} not yet, {} non-escrow UTxO(s) skipped",
-        items.len(),
-        waiting.len(),
-        scan.skipped.len()
-    );
+    if args.watch.is_none() || !items.is_empty() {
+        eprintln!(
+            "{} escrow(s) due, {} not yet, {} non-escrow UTxO(s) skipped",
+            items.len(),
+            waiting.len(),
+            scan.skipped.len()
+        );
+    }
     let mut transactions = Vec::new();
+    let mut settled = 0;
     while !items.is_empty() {
-        let (prepared, rest) = client.settle(&wallet, items).await?;
-        let json = args.tx.finish(&client, &prepared, "settlement").await?;
+        let (prepared, rest) = client.settle(wallet, items).await?;
+        let json = args.tx.finish(client, &prepared, "settlement").await?;
+        settled += prepared.job_ids.len();
         if !chain.json {
             println!(
                 "{}",
@@ -119,12 +192,12 @@ async fn settle(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
         items = rest;
     }
     if chain.json {
-        println!(
-            "{:#}",
-            serde_json::json!({"transactions": transactions, "waiting": waiting})
-        );
-    } else if transactions.is_empty() {
-        println!("nothing to settle");
+        let report = serde_json::json!({"transactions": transactions, "waiting": waiting});
+        if args.watch.is_some() {
+            println!("{report}");
+        } else {
+            println!("{report:#}");
+        }
     }
-    Ok(())
+    Ok(settled)
 }
