@@ -209,23 +209,71 @@ impl Drop for InflightGuard {
     }
 }
 
-/// Job ids not to retry before a given instant (after a transient failure).
-#[derive(Default)]
-pub(crate) struct Backoff(Mutex<HashMap<[u8; 32], Instant>>);
+/// Job ids not to retry before a given instant (after a transient failure), each
+/// waiting at least a poll interval and at least the loop's own minimum.
+pub(crate) struct Backoff {
+    until: Mutex<HashMap<[u8; 32], Instant>>,
+    min: Duration,
+}
 
 impl Backoff {
+    /// A back-off whose waits last at least `min`.
+    pub fn new(min: Duration) -> Self {
+        Backoff {
+            until: Mutex::new(HashMap::new()),
+            min,
+        }
+    }
+
     /// Whether `id` is still waiting.
     pub fn waiting(&self, id: &[u8; 32]) -> bool {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.until.lock().unwrap_or_else(|p| p.into_inner());
         map.get(id).is_some_and(|t| Instant::now() < *t)
     }
 
-    /// Makes `id` wait `for_` before its next try.
-    pub fn wait(&self, id: [u8; 32], for_: Duration) {
-        self.0
+    /// Makes `id` wait a `poll` interval (at least the minimum) before its next try.
+    pub fn wait(&self, id: [u8; 32], poll: Duration) {
+        self.until
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, Instant::now() + for_);
+            .insert(id, Instant::now() + poll.max(self.min));
+    }
+}
+
+/// How a loop records a job it gives up on.
+pub(crate) struct GiveUp {
+    /// Whose record it is.
+    pub role: Role,
+    /// The stage the job ends in.
+    pub stage: Stage,
+    /// What the log says.
+    pub says: &'static str,
+}
+
+/// Records a step's `problem` for job `id`: a transient one makes the job wait
+/// (`backoff`); a permanent one ends it as `give_up` says, with the reason.
+pub(crate) fn record_problem(
+    ctx: &Ctx,
+    backoff: &Backoff,
+    give_up: &GiveUp,
+    id: [u8; 32],
+    problem: Problem,
+) {
+    match problem {
+        Problem::Retry(why) => {
+            tracing::warn!(job = %hex::encode(id), reason = %why, "will retry");
+            backoff.wait(id, ctx.poll);
+        }
+        Problem::Refuse(why) => {
+            tracing::warn!(job = %hex::encode(id), reason = %why, "{}", give_up.says);
+            if let Ok(Some(mut rec)) = ctx.store.job(&id, give_up.role) {
+                rec.stage = give_up.stage;
+                rec.failure = Some(why);
+                if let Err(e) = ctx.store.save(&rec) {
+                    tracing::error!(error = %e, "cannot record that the job was given up");
+                }
+            }
+        }
     }
 }
 

@@ -34,7 +34,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use super::attest::{Tally, collect_attestations};
 use super::config::ProviderConfig;
 use super::store::{JobRecord, Role, Stage};
-use super::{AgentError, Backoff, Ctx, Inflight, InflightGuard, Problem};
+use super::{AgentError, Backoff, Ctx, GiveUp, Inflight, InflightGuard, Problem};
 use crate::InferenceError;
 
 /// How long a recorded transaction that the ledger refuses is looked for on chain
@@ -44,6 +44,13 @@ const PENDING_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Assumed inference time per input until one has been measured.
 const DEFAULT_MS_PER_INPUT: u64 = 200;
+
+/// A refused job is recorded as such, with its reason.
+const GIVE_UP: GiveUp = GiveUp {
+    role: Role::Provider,
+    stage: Stage::Refused,
+    says: "job refused",
+};
 
 pub(crate) struct Provider {
     cfg: ProviderConfig,
@@ -82,7 +89,7 @@ impl Provider {
             computing: Arc::new(AtomicUsize::new(0)),
             writer: Arc::new(AsyncMutex::new(())),
             queued_claims: std::sync::Mutex::new(Vec::new()),
-            retry_after: Backoff::default(),
+            retry_after: Backoff::new(Duration::from_secs(2)),
             ms_per_input: AtomicU64::new(DEFAULT_MS_PER_INPUT),
         })
     }
@@ -252,7 +259,7 @@ impl Provider {
                 ctx.spawn(async move {
                     let id = rec.job_id;
                     if let Err(p) = this.compute(&c, rec, escrow).await {
-                        this.record_problem(&c, id, p);
+                        super::record_problem(&c, &this.retry_after, &GIVE_UP, id, p);
                     }
                     this.computing.fetch_sub(1, Ordering::SeqCst);
                     drop(guard);
@@ -400,26 +407,6 @@ impl Provider {
         Ok(())
     }
 
-    fn record_problem(&self, ctx: &Ctx, id: [u8; 32], problem: Problem) {
-        match problem {
-            Problem::Retry(why) => {
-                tracing::warn!(job = %hex::encode(id), reason = %why, "will retry");
-                self.retry_after
-                    .wait(id, ctx.poll.max(Duration::from_secs(2)));
-            }
-            Problem::Refuse(why) => {
-                tracing::warn!(job = %hex::encode(id), reason = %why, "job refused");
-                if let Ok(Some(mut rec)) = ctx.store.job(&id, Role::Provider) {
-                    rec.stage = Stage::Refused;
-                    rec.failure = Some(why);
-                    if let Err(e) = ctx.store.save(&rec) {
-                        tracing::error!(error = %e, "cannot record the refusal");
-                    }
-                }
-            }
-        }
-    }
-
     /// Fetches and checks the spec, runs inference on the blocking pool, stores the bytes.
     async fn compute(
         &self,
@@ -498,8 +485,10 @@ impl Provider {
     /// Builds the Submit, records it, then sends it.
     async fn submit(&self, ctx: &Ctx, mut rec: JobRecord, escrow: EscrowUtxo) {
         let (Some(hash), Some(url)) = (rec.result_hash, rec.result_url.clone()) else {
-            self.record_problem(
+            super::record_problem(
                 ctx,
+                &self.retry_after,
+                &GIVE_UP,
                 rec.job_id,
                 Problem::Refuse("computed without a result".into()),
             );
@@ -517,8 +506,7 @@ impl Provider {
                     _ => String::new(),
                 };
                 tracing::warn!(job = %rec.id_hex(), error = %e, "cannot build the Submit{hint}; will retry");
-                self.retry_after
-                    .wait(rec.job_id, ctx.poll.max(Duration::from_secs(2)));
+                self.retry_after.wait(rec.job_id, ctx.poll);
                 return;
             }
         };
@@ -571,8 +559,7 @@ impl Provider {
             }
             Err(e) => {
                 tracing::warn!(job = %rec.id_hex(), error = %e, "cannot re-send the Submit; will retry");
-                self.retry_after
-                    .wait(rec.job_id, ctx.poll.max(Duration::from_secs(2)));
+                self.retry_after.wait(rec.job_id, ctx.poll);
             }
         }
     }
@@ -691,8 +678,7 @@ impl Provider {
             }
             Err(e) => {
                 tracing::warn!(job = %rec.id_hex(), error = %e, "cannot re-send the claim; will retry");
-                self.retry_after
-                    .wait(rec.job_id, ctx.poll.max(Duration::from_secs(2)));
+                self.retry_after.wait(rec.job_id, ctx.poll);
             }
         }
     }

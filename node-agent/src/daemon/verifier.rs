@@ -24,8 +24,15 @@ use ntx_offchain::wallet::{KeyRole, Signer, SigningKey};
 use super::attest::SignedAttestation;
 use super::config::VerifierConfig;
 use super::store::{JobRecord, Role, Stage};
-use super::{AgentError, Backoff, Ctx, Inflight, Problem};
+use super::{AgentError, Backoff, Ctx, GiveUp, Inflight, Problem};
 use crate::{Hash32, Verdict};
+
+/// A job this verifier cannot judge is recorded as failed: it signs nothing.
+const GIVE_UP: GiveUp = GiveUp {
+    role: Role::Verifier,
+    stage: Stage::Failed,
+    says: "cannot judge this job: signing nothing",
+};
 
 pub(crate) struct Verifier {
     key: SigningKey,
@@ -45,7 +52,7 @@ impl Verifier {
         Ok(Verifier {
             key,
             inflight: Inflight::default(),
-            retry_after: Backoff::default(),
+            retry_after: Backoff::new(Duration::from_secs(1)),
         })
     }
 
@@ -115,32 +122,12 @@ impl Verifier {
                     _ => this.judge(&c, rec, escrow).await,
                 };
                 if let Err(p) = outcome {
-                    this.record_problem(&c, id, p);
+                    super::record_problem(&c, &this.retry_after, &GIVE_UP, id, p);
                 }
                 drop(guard);
             });
         }
         Ok(())
-    }
-
-    fn record_problem(&self, ctx: &Ctx, id: [u8; 32], problem: Problem) {
-        match problem {
-            Problem::Retry(why) => {
-                tracing::warn!(job = %hex::encode(id), reason = %why, "will retry");
-                self.retry_after
-                    .wait(id, ctx.poll.max(Duration::from_secs(1)));
-            }
-            Problem::Refuse(why) => {
-                tracing::warn!(job = %hex::encode(id), reason = %why, "cannot judge this job: signing nothing");
-                if let Ok(Some(mut rec)) = ctx.store.job(&id, Role::Verifier) {
-                    rec.stage = Stage::Failed;
-                    rec.failure = Some(why);
-                    if let Err(e) = ctx.store.save(&rec) {
-                        tracing::error!(error = %e, "cannot record the failure");
-                    }
-                }
-            }
-        }
     }
 
     /// Fetches, checks and signs; then pushes.
