@@ -417,6 +417,23 @@ impl fmt::Display for Padding {
     }
 }
 
+/// Random mutations of a valid result, for the parsers' no-panic tests: a fixed-seed
+/// xorshift sets one byte of `good` and truncates the copy at a random length.
+#[cfg(test)]
+pub(crate) fn mutations(good: &[u8], seed: u64) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let mut s = seed;
+    std::iter::repeat_with(move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        let mut b = good.to_vec();
+        let i = (s % b.len() as u64) as usize;
+        b[i] = (s >> 32) as u8;
+        b.truncate((s >> 40) as usize % (good.len() + 1));
+        b
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -550,17 +567,7 @@ mod tests {
 
     #[test]
     fn arbitrary_bytes_never_panic() {
-        // A fixed-seed xorshift drives random mutations of a valid result.
-        let good = sample().to_bytes();
-        let mut s = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..20_000 {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            let mut b = good.clone();
-            let i = (s % b.len() as u64) as usize;
-            b[i] = (s >> 32) as u8;
-            b.truncate((s >> 40) as usize % (good.len() + 1));
+        for b in mutations(&sample().to_bytes(), 0x9e37_79b9_7f4a_7c15).take(20_000) {
             let _ = EmbedResult::parse(&b);
         }
     }

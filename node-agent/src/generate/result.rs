@@ -333,15 +333,7 @@ mod tests {
     #[test]
     fn arbitrary_bytes_never_panic() {
         let good = sample().to_bytes();
-        let mut s = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..20_000 {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            let mut b = good.clone();
-            let i = (s % b.len() as u64) as usize;
-            b[i] = (s >> 32) as u8;
-            b.truncate((s >> 40) as usize % (good.len() + 1));
+        for b in crate::result::mutations(&good, 0x2545_f491_4f6c_dd1d).take(20_000) {
             let _ = GenerateResult::parse(&b);
         }
     }
