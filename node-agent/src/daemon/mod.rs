@@ -165,6 +165,18 @@ impl Ctx {
             JobSpec::from_json(&doc.job.to_string()).map_err(|e| Problem::Refuse(e.to_string()))?;
         Ok((doc, job))
     }
+
+    /// The configured model directory that holds every file `doc`'s job names.
+    pub fn model_dir(&self, doc: &JobSpecDoc) -> Result<std::path::PathBuf, Problem> {
+        self.models
+            .find(&doc.job)
+            .map(std::path::Path::to_path_buf)
+            .ok_or_else(|| {
+                Problem::Refuse(
+                    "no configured model directory holds the files this job names".into(),
+                )
+            })
+    }
 }
 
 /// Why a step did not complete.

@@ -415,15 +415,7 @@ impl Provider {
         escrow: EscrowUtxo,
     ) -> Result<(), Problem> {
         let (doc, job) = ctx.spec(&escrow).await?;
-        let dir = ctx
-            .models
-            .find(&doc.job)
-            .ok_or_else(|| {
-                Problem::Refuse(
-                    "no configured model directory holds the files this job names".into(),
-                )
-            })?
-            .to_path_buf();
+        let dir = ctx.model_dir(&doc)?;
         let inputs = doc
             .job
             .get("inputs")

@@ -152,15 +152,7 @@ impl Verifier {
             .await
             .map_err(Problem::Retry)?;
         let (doc, job) = ctx.spec(&escrow).await?;
-        let dir = ctx
-            .models
-            .find(&doc.job)
-            .ok_or_else(|| {
-                Problem::Refuse(
-                    "no configured model directory holds the files this job names".into(),
-                )
-            })?
-            .to_path_buf();
+        let dir = ctx.model_dir(&doc)?;
         tracing::info!(job = %rec.id_hex(), bytes = bytes.len(), model = %dir.display(), "verifying");
         let engine = ctx.engine.clone();
         let verdict = tokio::task::spawn_blocking(move || {
