@@ -85,11 +85,12 @@ fn vocabulary() -> Vec<String> {
     vocab
 }
 
-/// xorshift64* (Vigna): a fixed, portable sequence for a given seed.
-struct Rng(u64);
+/// xorshift64* (Vigna): a fixed, portable sequence for a given seed (both tiny
+/// models' weights come from it).
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self(seed | 1)
     }
     fn next_u64(&mut self) -> u64 {
@@ -99,11 +100,11 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
     /// Uniform in [-1, 1) with 24 random bits: exact in f32, identical everywhere.
-    fn symmetric(&mut self) -> f32 {
+    pub(crate) fn symmetric(&mut self) -> f32 {
         let bits = (self.next_u64() >> 40) as i32; // 0 .. 2^24
         (bits - (1 << 23)) as f32 / (1 << 23) as f32
     }
-    fn fill(&mut self, n: usize, scale: f32, offset: f32) -> Vec<f32> {
+    pub(crate) fn fill(&mut self, n: usize, scale: f32, offset: f32) -> Vec<f32> {
         (0..n).map(|_| offset + scale * self.symmetric()).collect()
     }
 }

@@ -19,6 +19,7 @@ use crate::error::InferenceError;
 use crate::generate::gguf::SMOLLM2_TEMPLATE;
 use crate::generate::spec::GGUF_FILE;
 use crate::hash::Hash32;
+use crate::tiny::Rng;
 
 /// Shape and seed of a tiny llama.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,25 +116,11 @@ fn vocabulary() -> (Vec<String>, Vec<String>) {
     (tokens, merges)
 }
 
-/// xorshift64* (Vigna): a fixed, portable sequence for a given seed.
-struct Rng(u64);
-
 impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    /// Uniform in [-1, 1) with 24 random bits: exact in f32.
-    fn symmetric(&mut self) -> f32 {
-        let bits = (self.next_u64() >> 40) as i32;
-        (bits - (1 << 23)) as f32 / (1 << 23) as f32
-    }
+    /// A tensor of `shape` with values `offset + scale · u`, `u` uniform in [-1, 1).
     fn tensor(&mut self, shape: &[usize], scale: f32, offset: f32) -> candle_core::Result<Tensor> {
         let n = shape.iter().product();
-        let data: Vec<f32> = (0..n).map(|_| offset + scale * self.symmetric()).collect();
-        Tensor::from_vec(data, shape, &Device::Cpu)
+        Tensor::from_vec(self.fill(n, scale, offset), shape, &Device::Cpu)
     }
 }
 
@@ -198,7 +185,7 @@ pub fn write_tiny_llama(dir: &Path, opts: &TinyLlama) -> Result<Hash32, Inferenc
                 Value::String(SMOLLM2_TEMPLATE.into()),
             ),
         ];
-        let mut rng = Rng(opts.seed | 1);
+        let mut rng = Rng::new(opts.seed);
         let mut tensors: Vec<(String, QTensor)> = Vec::new();
         let embed_scale = opts.embed_scale_milli as f32 / 1000.0;
         let embed = rng.tensor(&[tokens.len(), opts.dim], embed_scale, 0.0)?;
