@@ -66,8 +66,11 @@ use serde_json::Value as Json;
 
 const PRICE: u64 = 7_000_000;
 const SLOT_MS: u64 = 200;
-/// Upper bound for any one wait here; reaching it fails the test.
-const PATIENCE: Duration = Duration::from_secs(60);
+/// Upper bound for any one wait here; reaching it fails the test. A restarted
+/// provider whose recorded Claim was refused looks for it for up to 30 s
+/// (`EscrowClient::resend`) before claiming anew, and a wait can span two such
+/// restarts.
+const PATIENCE: Duration = Duration::from_secs(120);
 
 // --- the proxy between the provider and the devnet -----------------------------------
 

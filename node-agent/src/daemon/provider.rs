@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use ntx_offchain::Network;
 use ntx_offchain::builder::EscrowUtxo;
-use ntx_offchain::chain::{AwaitOptions, ChainError};
+use ntx_offchain::chain::ChainError;
 use ntx_offchain::client::ClientError;
 use ntx_offchain::protocol::{self, JobState, Settlement};
 use ntx_offchain::wallet::{PaymentAddress, Wallet};
@@ -36,11 +36,6 @@ use super::config::ProviderConfig;
 use super::store::{JobRecord, Role, Stage};
 use super::{AgentError, Backoff, Ctx, GiveUp, Inflight, InflightGuard, Problem};
 use crate::InferenceError;
-
-/// How long a recorded transaction that the ledger refuses is looked for on chain
-/// before it is given up: it may be the very transaction that spent its inputs,
-/// still pending.
-const PENDING_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Assumed inference time per input until one has been measured.
 const DEFAULT_MS_PER_INPUT: u64 = 200;
@@ -538,7 +533,7 @@ impl Provider {
                 // The next poll sees the escrow submitted and records it.
                 tracing::info!(job = %rec.id_hex(), "recorded Submit re-sent");
             }
-            Err(ChainError::Rejected { reason }) => {
+            Err(ClientError::Chain(ChainError::Rejected { reason })) => {
                 tracing::warn!(job = %rec.id_hex(), %reason, "recorded Submit can no longer land; building a new one");
                 if let Ok(escrow) = ctx.client.escrow(&rec.job_id).await
                     && escrow.datum.state == JobState::Locked
@@ -556,21 +551,10 @@ impl Provider {
         }
     }
 
-    /// Whether `tx` is on chain, or lands within [`PENDING_PATIENCE`].
-    async fn landed(&self, ctx: &Ctx, tx: &[u8; 32]) -> bool {
-        let options = AwaitOptions::new(1, PENDING_PATIENCE)
-            .with_poll(Duration::from_millis(100), Duration::from_secs(2))
-            .with_cancel(ctx.cancel.clone());
-        ctx.client.chain().await_tx(tx, &options).await.is_ok()
-    }
-
-    async fn resend(&self, ctx: &Ctx, cbor: &[u8]) -> Result<(), ChainError> {
-        let chain = ctx.client.chain();
-        let id = chain.submit(cbor).await?;
-        let options = AwaitOptions::new(1, Duration::from_secs(120))
-            .with_poll(Duration::from_millis(100), Duration::from_secs(2))
-            .with_cancel(ctx.cancel.clone());
-        chain.await_tx(&id, &options).await.map(|_| ())
+    /// Sends recorded signed bytes again ([`EscrowClient::resend`]: a refusal is an
+    /// answer only once the transaction is not found pending or on chain either).
+    async fn resend(&self, ctx: &Ctx, cbor: &[u8]) -> Result<(), ClientError> {
+        ctx.client.resend(cbor, 1).await.map(|_| ())
     }
 
     /// Once the wallet is free, claims every job queued by then in as few
@@ -648,20 +632,7 @@ impl Provider {
         let _writer = self.writer.lock().await;
         match self.resend(ctx, &cbor).await {
             Ok(()) => tracing::info!(job = %rec.id_hex(), "recorded claim re-sent"),
-            Err(ChainError::Rejected { reason }) => {
-                // Refused, whatever the reason says (spent inputs; a conflict with
-                // what the mempool holds), the recorded claim may itself be on chain
-                // or pending (a restart while it was in the mempool). Forgetting it
-                // then would record the job closed, not paid, once it lands; so look
-                // for it before claiming again.
-                if let Some(tx) = rec.claim_tx
-                    && self.landed(ctx, &tx).await
-                {
-                    // The next poll finds the escrow gone and records the payment.
-                    tracing::info!(job = %rec.id_hex(), tx = %hex::encode(tx), %reason,
-                        "recorded claim refused again because it is on chain");
-                    return;
-                }
+            Err(ClientError::Chain(ChainError::Rejected { reason })) => {
                 tracing::warn!(job = %rec.id_hex(), %reason, "recorded claim can no longer land; claiming again");
                 rec.stage = Stage::Submitted;
                 rec.claim_tx = None;

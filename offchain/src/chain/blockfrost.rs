@@ -6,7 +6,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use pallas_addresses::Address;
-use pallas_codec::minicbor;
 use reqwest::{Method, StatusCode};
 use serde_json::Value as Json;
 use tokio::time::Instant;
@@ -20,7 +19,7 @@ use super::{
 };
 use crate::evaluate::{ExUnits, SlotConfig};
 use crate::network::Network;
-use crate::protocol::{OutputReference, blake2b_256};
+use crate::protocol::OutputReference;
 use crate::tx::{ScriptRef, Utxo};
 
 /// The environment variable that holds the blockfrost.io project id.
@@ -523,7 +522,7 @@ impl ChainProvider for Blockfrost {
         let text = String::from_utf8_lossy(&body);
         let id = serde_json::from_str::<String>(&text).unwrap_or_else(|_| text.trim().to_string());
         let id = hex_array::<32>(&id).map_err(|e| bad(path, &e))?;
-        if let Some(local) = local_tx_id(tx_cbor)
+        if let Some(local) = super::tx_id_of(tx_cbor)
             && local != id
         {
             return Err(bad(
@@ -618,7 +617,7 @@ impl ChainProvider for Blockfrost {
             .and_then(Json::as_str)
             .ok_or_else(|| bad(&path, "`cbor` is missing"))?;
         let bytes = hex::decode(cbor).map_err(|_| bad(&path, "`cbor` is not hex"))?;
-        match local_tx_id(&bytes) {
+        match super::tx_id_of(&bytes) {
             Some(id) if id == *tx => Ok(bytes),
             Some(id) => Err(bad(
                 &path,
@@ -714,12 +713,6 @@ fn redeemer_from_json(r: &Json) -> Result<TxRedeemer, String> {
         },
         fee: uint(r, "fee")?,
     })
-}
-
-/// The id of a Conway transaction: blake2b-256 of its body's bytes as sent.
-fn local_tx_id(tx_cbor: &[u8]) -> Option<TxId> {
-    let tx: pallas_primitives::conway::Tx<'_> = minicbor::decode(tx_cbor).ok()?;
-    Some(blake2b_256(tx.transaction_body.raw_cbor()))
 }
 
 fn is_transient(status: StatusCode) -> bool {

@@ -31,7 +31,7 @@ pub use params::{CostModels, ProtocolParams};
 pub use retry::RetryPolicy;
 
 use crate::evaluate::{ExUnits, SlotConfig};
-use crate::protocol::OutputReference;
+use crate::protocol::{OutputReference, blake2b_256};
 use crate::tx::Utxo;
 
 /// A transaction id (blake2b-256 of the body).
@@ -104,6 +104,13 @@ impl AwaitOptions {
         self.max_poll = max;
         self
     }
+}
+
+/// The id of a signed Conway transaction: blake2b-256 of its body's bytes as sent
+/// (`None` when the bytes are not a transaction).
+pub fn tx_id_of(tx_cbor: &[u8]) -> Option<TxId> {
+    let tx: pallas_primitives::conway::Tx<'_> = pallas_codec::minicbor::decode(tx_cbor).ok()?;
+    Some(blake2b_256(tx.transaction_body.raw_cbor()))
 }
 
 /// The polls of one [`ChainProvider::await_tx`] that `options` describe: pauses

@@ -711,6 +711,33 @@ impl EscrowClient {
         Ok(result?)
     }
 
+    /// Sends signed bytes again that were recorded before a restart (the agent
+    /// records each Submit and Claim before sending it) and waits for
+    /// `confirmations`. A refusal may only mean that the transaction itself is
+    /// pending or on chain already, its inputs spent by it; so it is looked for (and
+    /// sent again while in no block) for up to 30 s before the refusal is the
+    /// answer, which then means it can no longer land.
+    pub async fn resend(
+        &self,
+        cbor: &[u8],
+        confirmations: u64,
+    ) -> Result<Confirmation, ClientError> {
+        let id = crate::chain::tx_id_of(cbor).ok_or_else(|| {
+            ClientError::Invalid("the recorded bytes are not a transaction".into())
+        })?;
+        let result = match self.chain.submit(cbor).await {
+            Ok(_) => {
+                self.land(cbor, &id, confirmations, Duration::from_secs(300))
+                    .await
+            }
+            Err(e) => self
+                .land(cbor, &id, confirmations, Duration::from_secs(30))
+                .await
+                .map_err(|_| e),
+        };
+        Ok(result?)
+    }
+
     /// Waits up to `timeout` for the submitted transaction `id` to reach
     /// `confirmations`, sending the same signed bytes (`cbor`) again whenever it
     /// has been in no block for [`RESEND_AFTER`]. A mempool can lose an accepted
