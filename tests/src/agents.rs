@@ -354,6 +354,23 @@ where
     }
 }
 
+/// Builds `request` as one lock transaction paid by `requester`, hands its id to
+/// `before_send`, sends it and waits for one confirmation; returns the job's id.
+pub async fn lock_one(
+    client: &EscrowClient,
+    requester: &Wallet,
+    request: LockRequest,
+    before_send: impl FnOnce([u8; 32]),
+) -> [u8; 32] {
+    let prepared = client
+        .lock(requester, vec![request])
+        .await
+        .expect("the lock builds");
+    before_send(prepared.tx_id());
+    client.send(&prepared, 1).await.expect("locked");
+    prepared.job_ids[0]
+}
+
 /// The lock of one job the agent tests give their provider: `requester` pays
 /// `price` for `spec` (inline) to `payout`, served by the agent whose key hash is
 /// `agent`, checked 2-of-n by `verifier_keys`, due by `submit_by` and settled by

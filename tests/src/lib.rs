@@ -1,13 +1,15 @@
 //! Cross-crate end-to-end tests for ntx-escrow live in `tests/tests/`; this
 //! library holds what they share: an in-process devnet seen through the
 //! off-chain library's types, running agents ([`agents`]), the `ntx` binary
-//! ([`cli`], for the root package's tests) and a chain proxy ([`proxy`]).
+//! ([`cli`], for the root package's tests), a chain proxy ([`proxy`]) and the
+//! agent tests' world ([`world`]).
 
 pub mod agents;
 mod chain;
 pub mod cli;
 mod live;
 pub mod proxy;
+pub mod world;
 
 use ntx_devnet::{Devnet, DevnetConfig, OutRef};
 use ntx_offchain::builder::{BuildError, Deployment, Finished};

@@ -6,137 +6,43 @@
 //!
 //! Set `RUST_LOG=ntx_node_agent=debug` to watch the agents.
 
-use std::path::PathBuf;
+use std::ops::Deref;
 use std::time::Duration;
 
 use ntx_node_agent::{
-    AgentConfig, BertFiles, EmbedResult, HttpState, Store, Tally, TinyBert, collect_attestations,
+    BertFiles, EmbedResult, HttpState, Store, Tally, TinyBert, collect_attestations,
     write_tiny_bert,
 };
-use ntx_offchain::Network;
-use ntx_offchain::builder::EscrowUtxo;
-use ntx_offchain::client::{EscrowClient, JobSpecDoc};
+use ntx_offchain::client::JobSpecDoc;
 use ntx_offchain::protocol::{JobState, Settlement};
-use ntx_offchain::wallet::{Signer, SigningKey, Wallet};
-use ntx_tests::LiveDevnet;
-use ntx_tests::agents::{
-    Agent, AgentToml, EMBED_INPUTS, ProviderToml, embed_spec, free_port, init_logs, submit_records,
-    tiny_bert_in, two_of_n_lock, verifier_keys, verifier_urls,
-};
-use tokio_util::sync::CancellationToken;
+use ntx_offchain::wallet::Signer;
+use ntx_tests::agents::Agent;
+use ntx_tests::world::{AgentWorld, PRICE, stop_all};
 
-const PRICE: u64 = 7_000_000;
-const SLOT_MS: u64 = 200;
-/// Upper bound for anything the agents do here; reaching it fails the test.
-const PATIENCE: Duration = Duration::from_secs(120);
-
-/// Polls `f` until it gives `Some`, failing after [`PATIENCE`].
-async fn wait_for<T, F, Fut>(what: &str, f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    ntx_tests::agents::wait_for(what, PATIENCE, f).await
+/// The agent tests' world, with the tiny llama beside the tiny BERT for `generate` jobs.
+struct World {
+    base: AgentWorld,
+    llama: ntx_node_agent::Hash32,
 }
 
-struct World {
-    live: LiveDevnet,
-    client: EscrowClient,
-    dir: tempfile::TempDir,
-    deployment: PathBuf,
-    model_dir: PathBuf,
-    model: BertFiles,
-    llama: ntx_node_agent::Hash32,
-    requester: Wallet,
-    payout: Wallet,
-    agent_key: SigningKey,
-    verifier_keys: Vec<SigningKey>,
-    verifier_ports: Vec<u16>,
-    provider_port: u16,
+impl Deref for World {
+    type Target = AgentWorld;
+
+    fn deref(&self) -> &AgentWorld {
+        &self.base
+    }
 }
 
 impl World {
     async fn new() -> World {
-        init_logs();
-        let live = LiveDevnet::start(SLOT_MS).await;
-        let (info, client) = live.deploy().await;
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let deployment = dir.path().join("deployment.json");
-        info.save(&deployment).expect("deployment saved");
-        let (model_dir, model) = tiny_bert_in(dir.path());
+        let base = AgentWorld::new().await;
         // The same folder serves `generate` jobs: the tiny llama's `model.gguf`.
-        let llama =
-            ntx_node_agent::write_tiny_llama(&model_dir, &ntx_node_agent::TinyLlama::default())
-                .expect("tiny llama");
-        World {
-            requester: live.wallet(2, 100, 10 * PRICE),
-            payout: live.wallet(3, 0, 0),
-            agent_key: SigningKey::from_normal_bytes(&[4; 32]),
-            verifier_ports: (0..3).map(|_| free_port()).collect(),
-            provider_port: free_port(),
-            verifier_keys: verifier_keys(3),
-            client,
-            live,
-            dir,
-            deployment,
-            model_dir,
-            model,
-            llama,
-        }
-    }
-
-    fn agent_wallet(&self) -> Wallet {
-        Wallet::new(Network::Devnet, self.agent_key.clone(), None)
-    }
-
-    fn fund_agent(&self, ada: u64) {
-        self.live
-            .devnet
-            .fund_now(
-                &self.agent_wallet().address().to_bech32(),
-                ada * 1_000_000,
-                0,
-            )
-            .expect("the faucet pays");
-    }
-
-    /// The agents' shared TOML: this world's deployment, folders and chain.
-    fn agent_toml(&self) -> AgentToml<'_> {
-        AgentToml::new(
-            &self.deployment,
-            self.dir.path(),
-            &self.model_dir,
-            &self.live.url,
+        let llama = ntx_node_agent::write_tiny_llama(
+            &base.model_dir,
+            &ntx_node_agent::TinyLlama::default(),
         )
-    }
-
-    fn provider_config(&self) -> AgentConfig {
-        let p = ProviderToml::sole(&self.agent_key, self.provider_port, &self.payout, PRICE);
-        self.agent_toml().provider(&p)
-    }
-
-    fn verifier_config(&self, i: usize) -> AgentConfig {
-        let (key, port) = (&self.verifier_keys[i], self.verifier_ports[i]);
-        self.agent_toml().verifier(i, key, port)
-    }
-
-    fn verifier_urls(&self) -> Vec<String> {
-        verifier_urls(&self.verifier_ports)
-    }
-
-    /// An `embed` job on the tiny BERT, checked by the three verifiers.
-    fn spec(&self) -> JobSpecDoc {
-        embed_spec(
-            &self.model,
-            &self.verifier_keys,
-            &self.verifier_ports,
-            &EMBED_INPUTS,
-        )
-    }
-
-    /// Locks one job for the provider and returns its id.
-    async fn lock(&self) -> [u8; 32] {
-        self.lock_with(PRICE, &self.payout, 90_000).await
+        .expect("tiny llama");
+        World { base, llama }
     }
 
     /// A `generate` job on the tiny llama: greedy, 16 new tokens.
@@ -151,61 +57,13 @@ impl World {
         });
         doc
     }
-
-    /// Locks one job at `price`, paying `payout`, due `submit_in_ms` from now.
-    async fn lock_with(&self, price: u64, payout: &Wallet, submit_in_ms: u64) -> [u8; 32] {
-        self.lock_spec(self.spec(), price, payout, submit_in_ms)
-            .await
-    }
-
-    /// Locks `spec` at `price`, paying `payout`, due `submit_in_ms` from now.
-    async fn lock_spec(
-        &self,
-        spec: JobSpecDoc,
-        price: u64,
-        payout: &Wallet,
-        submit_in_ms: u64,
-    ) -> [u8; 32] {
-        let now = self
-            .client
-            .slot_time(self.client.now_slot().await.expect("now"));
-        let request = two_of_n_lock(
-            &self.requester,
-            payout,
-            self.agent_key.key_hash(),
-            &self.verifier_keys,
-            &spec,
-            price,
-            (now + submit_in_ms, now + submit_in_ms + 90_000),
-        );
-        let prepared = self
-            .client
-            .lock(&self.requester, vec![request])
-            .await
-            .expect("the lock builds");
-        self.client.send(&prepared, 1).await.expect("locked");
-        prepared.job_ids[0]
-    }
-
-    fn ntx(&self, w: &Wallet) -> u64 {
-        self.live.balance(w).1
-    }
-
-    async fn escrow(&self, job_id: &[u8; 32]) -> Option<EscrowUtxo> {
-        self.client.escrow(job_id).await.ok()
-    }
-
-    /// Submit records on chain for `job_id`.
-    async fn submit_records(&self, job_id: &[u8; 32]) -> usize {
-        submit_records(self.live.chain.as_ref(), job_id).await
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_job_is_computed_verified_and_paid_without_a_human() {
     let w = World::new().await;
     w.fund_agent(50);
-    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    let mut verifiers = w.start_verifiers();
     let mut provider = Agent::start(w.provider_config());
     let requester_before = w.ntx(&w.requester);
 
@@ -217,7 +75,7 @@ async fn a_job_is_computed_verified_and_paid_without_a_human() {
         .expect("locked")
         .payout(w.client.deployment());
 
-    wait_for("the provider's payout", || async {
+    w.wait_for("the provider's payout", || async {
         (w.ntx(&w.payout) == PRICE).then_some(())
     })
     .await;
@@ -229,10 +87,11 @@ async fn a_job_is_computed_verified_and_paid_without_a_human() {
         "the provider gets the price and the escrow's ADA deposit"
     );
 
-    let row = wait_for("the provider to record the payment", || async {
-        provider.job(&job_id).await.filter(|j| j["stage"] == "paid")
-    })
-    .await;
+    let row = w
+        .wait_for("the provider to record the payment", || async {
+            provider.job(&job_id).await.filter(|j| j["stage"] == "paid")
+        })
+        .await;
     assert_eq!(row["compute_runs"], 1);
     assert!(row["claim_tx"].is_string() && row["submit_tx"].is_string());
     assert_eq!(w.submit_records(&job_id).await, 1);
@@ -246,11 +105,12 @@ async fn a_job_is_computed_verified_and_paid_without_a_human() {
         .expect("32");
     let keys: Vec<[u8; 32]> = w.verifier_keys.iter().map(|k| k.public_key()).collect();
     let script = w.client.deployment().script.hash();
-    let tally = wait_for("three attestations served", || async {
-        let served = collect_attestations(&http, &w.verifier_urls(), &job_id).await;
-        (served.len() == 3).then(|| Tally::of(&served, &script, &job_id, &result_hash, &keys))
-    })
-    .await;
+    let tally = w
+        .wait_for("three attestations served", || async {
+            let served = collect_attestations(&http, &w.verifier_urls(), &job_id).await;
+            (served.len() == 3).then(|| Tally::of(&served, &script, &job_id, &result_hash, &keys))
+        })
+        .await;
     assert_eq!(tally.accepts.len(), 3, "{tally:?}");
     assert!(tally.rejects.is_empty());
     // The provider serves the bytes it committed to.
@@ -278,17 +138,14 @@ async fn a_job_is_computed_verified_and_paid_without_a_human() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["jobs"]["paid"], 1);
 
-    provider.stop().await;
-    for v in &mut verifiers {
-        v.stop().await;
-    }
+    stop_all(Some(&mut provider), &mut verifiers).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cheating_provider_is_rejected_and_the_requester_refunded() {
     let w = World::new().await;
     w.fund_agent(50);
-    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    let mut verifiers = w.start_verifiers();
     let requester_before = w.ntx(&w.requester);
     let job_id = w.lock().await;
 
@@ -350,17 +207,19 @@ async fn a_cheating_provider_is_rejected_and_the_requester_refunded() {
     let keys: Vec<[u8; 32]> = w.verifier_keys.iter().map(|k| k.public_key()).collect();
     let script = w.client.deployment().script.hash();
     let http = reqwest::Client::new();
-    let tally = wait_for("every verifier's attestation", || async {
-        let served = collect_attestations(&http, &w.verifier_urls(), &job_id).await;
-        (served.len() == 3).then(|| Tally::of(&served, &script, &job_id, &hash, &keys))
-    })
-    .await;
-    assert_eq!(tally.rejects.len(), 3, "every verifier rejects the cheat");
-    for v in &verifiers {
-        let row = wait_for("the verifier's verdict recorded", || async {
-            v.job(&job_id).await.filter(|j| j["verdict"].is_string())
+    let tally = w
+        .wait_for("every verifier's attestation", || async {
+            let served = collect_attestations(&http, &w.verifier_urls(), &job_id).await;
+            (served.len() == 3).then(|| Tally::of(&served, &script, &job_id, &hash, &keys))
         })
         .await;
+    assert_eq!(tally.rejects.len(), 3, "every verifier rejects the cheat");
+    for v in &verifiers {
+        let row = w
+            .wait_for("the verifier's verdict recorded", || async {
+                v.job(&job_id).await.filter(|j| j["verdict"].is_string())
+            })
+            .await;
         assert!(
             row["verdict"]
                 .as_str()
@@ -404,36 +263,27 @@ async fn the_quorum_forms_with_one_verifier_offline() {
         .collect();
     let mut provider = Agent::start(w.provider_config());
     let job_id = w.lock().await;
-    wait_for("the provider's payout", || async {
-        (w.ntx(&w.payout) == PRICE).then_some(())
-    })
-    .await;
-    let row = wait_for("the provider to record the payment", || async {
-        provider.job(&job_id).await.filter(|j| j["stage"] == "paid")
-    })
-    .await;
+    let row = w.wait_paid(&provider, &job_id).await;
     assert_eq!(row["verdict"], "2 accept, 0 reject of 2 needed");
-    provider.stop().await;
-    for v in &mut verifiers {
-        v.stop().await;
-    }
+    stop_all(Some(&mut provider), &mut verifiers).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_provider_killed_before_submitting_resumes_without_submitting_twice() {
     let w = World::new().await;
     // The agent wallet is empty: the provider computes, then cannot pay for the Submit.
-    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    let mut verifiers = w.start_verifiers();
     let config = w.provider_config();
     let mut provider = Agent::start(config.clone());
     let job_id = w.lock().await;
-    let row = wait_for("the result to be computed", || async {
-        provider
-            .job(&job_id)
-            .await
-            .filter(|j| j["stage"] == "computed")
-    })
-    .await;
+    let row = w
+        .wait_for("the result to be computed", || async {
+            provider
+                .job(&job_id)
+                .await
+                .filter(|j| j["stage"] == "computed")
+        })
+        .await;
     let result_hash = row["result_hash"].clone();
     provider.stop().await;
     drop(provider);
@@ -455,14 +305,7 @@ async fn a_provider_killed_before_submitting_resumes_without_submitting_twice() 
 
     w.fund_agent(50);
     let mut provider = Agent::start(config);
-    wait_for("the provider's payout", || async {
-        (w.ntx(&w.payout) == PRICE).then_some(())
-    })
-    .await;
-    let row = wait_for("the provider to record the payment", || async {
-        provider.job(&job_id).await.filter(|j| j["stage"] == "paid")
-    })
-    .await;
+    let row = w.wait_paid(&provider, &job_id).await;
     assert_eq!(
         row["compute_runs"], 1,
         "the stored result was reused, not recomputed"
@@ -473,10 +316,7 @@ async fn a_provider_killed_before_submitting_resumes_without_submitting_twice() 
         1,
         "exactly one Submit on chain"
     );
-    provider.stop().await;
-    for v in &mut verifiers {
-        v.stop().await;
-    }
+    stop_all(Some(&mut provider), &mut verifiers).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -486,13 +326,14 @@ async fn a_submit_removed_by_a_rollback_is_sent_again() {
     // No verifier runs, so the job stays submitted.
     let mut provider = Agent::start(w.provider_config());
     let job_id = w.lock().await;
-    let row = wait_for("the Submit on chain", || async {
-        provider
-            .job(&job_id)
-            .await
-            .filter(|j| j["stage"] == "submitted")
-    })
-    .await;
+    let row = w
+        .wait_for("the Submit on chain", || async {
+            provider
+                .job(&job_id)
+                .await
+                .filter(|j| j["stage"] == "submitted")
+        })
+        .await;
     let submit_tx: [u8; 32] = hex::decode(row["submit_tx"].as_str().expect("tx"))
         .expect("hex")
         .try_into()
@@ -516,12 +357,13 @@ async fn a_submit_removed_by_a_rollback_is_sent_again() {
         JobState::Locked,
         "the rollback removed the Submit"
     );
-    let escrow = wait_for("the Submit back on chain", || async {
-        w.escrow(&job_id)
-            .await
-            .filter(|e| matches!(e.datum.state, JobState::Submitted { .. }))
-    })
-    .await;
+    let escrow = w
+        .wait_for("the Submit back on chain", || async {
+            w.escrow(&job_id)
+                .await
+                .filter(|e| matches!(e.datum.state, JobState::Submitted { .. }))
+        })
+        .await;
     assert_eq!(
         escrow.utxo.reference.transaction_id, submit_tx,
         "the recorded transaction itself was sent again"
@@ -541,17 +383,18 @@ async fn jobs_the_provider_must_not_take_are_refused_and_nothing_is_submitted() 
     // submit_margin_secs is 5: a job due in 3 s cannot be started.
     let hurried = w.lock_with(PRICE, &w.payout, 3_000).await;
     for (job, reason) in [(cheap, "floor"), (elsewhere, "pays"), (hurried, "margin")] {
-        let row = wait_for("the refusal", || async {
-            provider.job(&job).await.filter(|j| j["stage"] == "refused")
-        })
-        .await;
+        let row = w
+            .wait_for("the refusal", || async {
+                provider.job(&job).await.filter(|j| j["stage"] == "refused")
+            })
+            .await;
         let failure = row["failure"].as_str().unwrap_or_default().to_string();
         assert!(failure.contains(reason), "{failure}");
         assert_eq!(row["compute_runs"], 0);
     }
     // An acceptable job still goes through after the refusals.
     let good = w.lock().await;
-    wait_for("the good job's Submit", || async {
+    w.wait_for("the good job's Submit", || async {
         provider
             .job(&good)
             .await
@@ -574,7 +417,7 @@ async fn claims_that_are_ready_together_go_in_one_transaction() {
     let mut provider = Agent::start(config.clone());
     let jobs = [w.lock().await, w.lock().await, w.lock().await];
     for job in &jobs {
-        wait_for("every Submit on chain", || async {
+        w.wait_for("every Submit on chain", || async {
             provider
                 .job(job)
                 .await
@@ -586,47 +429,30 @@ async fn claims_that_are_ready_together_go_in_one_transaction() {
     drop(provider);
     // While the provider's loops are down, its state is served by the agent's own HTTP
     // API alone: the verifiers fetch the results and push their attestations into it.
-    let store = Store::open(&config.state_dir).expect("the provider's state");
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .expect("the provider's port");
-    let router = ntx_node_agent::agent_router(HttpState {
-        store,
-        script_hash: w.client.deployment().script.hash(),
-        roles: vec!["provider"],
-    });
-    let stop_serving = CancellationToken::new();
-    let server = {
-        let c = stop_serving.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { c.cancelled().await })
-                .await
-        })
-    };
-    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    let server = w.serve_provider_state(&config).await;
+    let mut verifiers = w.start_verifiers();
     for v in &verifiers {
         for job in &jobs {
-            wait_for("an attestation delivered", || async {
+            w.wait_for("an attestation delivered", || async {
                 v.job(job).await.filter(|j| j["stage"] == "pushed")
             })
             .await;
         }
     }
-    stop_serving.cancel();
-    server.await.expect("joined").expect("served");
+    server.stop().await;
     // Restarted, the provider finds all three ready in one poll and claims them together.
     let mut provider = Agent::start(config);
-    wait_for("the provider's payout", || async {
+    w.wait_for("the provider's payout", || async {
         (w.ntx(&w.payout) == 3 * PRICE).then_some(())
     })
     .await;
     let mut claim_txs = Vec::new();
     for job in &jobs {
-        let row = wait_for("the payments recorded", || async {
-            provider.job(job).await.filter(|j| j["stage"] == "paid")
-        })
-        .await;
+        let row = w
+            .wait_for("the payments recorded", || async {
+                provider.job(job).await.filter(|j| j["stage"] == "paid")
+            })
+            .await;
         claim_txs.push(row["claim_tx"].clone());
     }
     assert!(claim_txs[0].is_string());
@@ -634,21 +460,18 @@ async fn claims_that_are_ready_together_go_in_one_transaction() {
         claim_txs.iter().all(|t| *t == claim_txs[0]),
         "one claim transaction for the three jobs: {claim_txs:?}"
     );
-    provider.stop().await;
-    for v in &mut verifiers {
-        v.stop().await;
-    }
+    stop_all(Some(&mut provider), &mut verifiers).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_submit_recorded_but_never_sent_is_sent_as_recorded_after_a_restart() {
     let w = World::new().await;
-    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    let mut verifiers = w.start_verifiers();
     let config = w.provider_config();
     // Unfunded, the provider computes and stops short of submitting.
     let mut provider = Agent::start(config.clone());
     let job_id = w.lock().await;
-    wait_for("the result to be computed", || async {
+    w.wait_for("the result to be computed", || async {
         provider
             .job(&job_id)
             .await
@@ -685,14 +508,7 @@ async fn a_submit_recorded_but_never_sent_is_sent_as_recorded_after_a_restart() 
     assert_eq!(w.submit_records(&job_id).await, 0, "nothing was sent");
 
     let mut provider = Agent::start(config);
-    wait_for("the provider's payout", || async {
-        (w.ntx(&w.payout) == PRICE).then_some(())
-    })
-    .await;
-    let row = wait_for("the payment recorded", || async {
-        provider.job(&job_id).await.filter(|j| j["stage"] == "paid")
-    })
-    .await;
+    let row = w.wait_paid(&provider, &job_id).await;
     assert_eq!(
         row["submit_tx"],
         hex::encode(prepared.tx_id()),
@@ -700,10 +516,7 @@ async fn a_submit_recorded_but_never_sent_is_sent_as_recorded_after_a_restart() 
     );
     assert_eq!(w.submit_records(&job_id).await, 1);
     assert_eq!(row["compute_runs"], 1);
-    provider.stop().await;
-    for v in &mut verifiers {
-        v.stop().await;
-    }
+    stop_all(Some(&mut provider), &mut verifiers).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -711,20 +524,17 @@ async fn a_generate_job_goes_from_lock_to_payout() {
     let w = World::new().await;
     w.fund_agent(50);
     let mut provider = Agent::start(w.provider_config());
-    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    let mut verifiers = w.start_verifiers();
     let before = w.ntx(&w.requester);
     let job_id = w
         .lock_spec(w.generate_spec(), PRICE, &w.payout, 90_000)
         .await;
-    wait_for("the generate job's payout", || async {
+    w.wait_for("the generate job's payout", || async {
         (w.ntx(&w.payout) == PRICE).then_some(())
     })
     .await;
     assert!(w.escrow(&job_id).await.is_none(), "the escrow is settled");
     assert_eq!(w.ntx(&w.requester), before - PRICE);
     assert_eq!(w.submit_records(&job_id).await, 1);
-    provider.stop().await;
-    for v in &mut verifiers {
-        v.stop().await;
-    }
+    stop_all(Some(&mut provider), &mut verifiers).await;
 }

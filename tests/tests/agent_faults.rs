@@ -20,7 +20,7 @@
 //!
 //! Set `RUST_LOG=ntx_node_agent=debug` to watch the agents.
 
-use std::path::PathBuf;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -29,143 +29,42 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
-use ntx_node_agent::{AgentConfig, BertFiles, HttpState, Store};
 use ntx_offchain::Network;
-use ntx_offchain::builder::EscrowUtxo;
 use ntx_offchain::chain::{BlockRange, Blockfrost, ChainError, ChainProvider};
-use ntx_offchain::client::{ClientError, DeploymentInfo, EscrowClient, JobSpecDoc};
+use ntx_offchain::client::{ClientError, DeploymentInfo, EscrowClient};
 use ntx_offchain::protocol::JobState;
-use ntx_offchain::wallet::{Signer, SigningKey, Wallet};
-use ntx_tests::LiveDevnet;
-use ntx_tests::agents::{
-    Agent, AgentToml, EMBED_INPUTS, ProviderToml, embed_spec, free_port, init_logs, submit_records,
-    tiny_bert_in, two_of_n_lock, verifier_keys,
-};
+use ntx_tests::agents::Agent;
 use ntx_tests::proxy::{Upstream, is_submit};
-use tokio_util::sync::CancellationToken;
+use ntx_tests::world::{AgentWorld, PRICE, stop_all};
 
-const PRICE: u64 = 7_000_000;
-const SLOT_MS: u64 = 200;
-/// Upper bound for anything the agents do here; reaching it fails the test.
-const PATIENCE: Duration = Duration::from_secs(120);
+/// The agent tests' world; its locks are retried when the chain API fails them.
+struct World(AgentWorld);
 
-/// Polls `f` until it gives `Some`, failing after [`PATIENCE`].
-async fn wait_for<T, F, Fut>(what: &str, f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    ntx_tests::agents::wait_for(what, PATIENCE, f).await
+impl Deref for World {
+    type Target = AgentWorld;
+
+    fn deref(&self) -> &AgentWorld {
+        &self.0
+    }
 }
 
-struct World {
-    live: LiveDevnet,
-    /// The chain API the agents use (the devnet's own, or a faulty proxy in front of it).
-    chain_url: String,
-    client: EscrowClient,
-    dir: tempfile::TempDir,
-    deployment: PathBuf,
-    model_dir: PathBuf,
-    model: BertFiles,
-    requester: Wallet,
-    payout: Wallet,
-    agent_key: SigningKey,
-    verifier_keys: Vec<SigningKey>,
-    verifier_ports: Vec<u16>,
-    provider_port: u16,
+impl DerefMut for World {
+    fn deref_mut(&mut self) -> &mut AgentWorld {
+        &mut self.0
+    }
 }
 
 impl World {
     async fn new() -> World {
-        init_logs();
-        let live = LiveDevnet::start(SLOT_MS).await;
-        let (info, client) = live.deploy().await;
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let deployment = dir.path().join("deployment.json");
-        info.save(&deployment).expect("deployment saved");
-        let (model_dir, model) = tiny_bert_in(dir.path());
-        World {
-            chain_url: live.url.clone(),
-            requester: live.wallet(2, 100, 10 * PRICE),
-            payout: live.wallet(3, 0, 0),
-            agent_key: SigningKey::from_normal_bytes(&[4; 32]),
-            verifier_ports: (0..3).map(|_| free_port()).collect(),
-            provider_port: free_port(),
-            verifier_keys: verifier_keys(3),
-            client,
-            live,
-            dir,
-            deployment,
-            model_dir,
-            model,
-        }
+        World(AgentWorld::new().await)
     }
 
-    fn agent_wallet(&self) -> Wallet {
-        Wallet::new(Network::Devnet, self.agent_key.clone(), None)
-    }
-
-    fn fund_agent(&self, ada: u64) {
-        self.live
-            .devnet
-            .fund_now(
-                &self.agent_wallet().address().to_bech32(),
-                ada * 1_000_000,
-                0,
-            )
-            .expect("the faucet pays");
-    }
-
-    /// The agents' shared TOML: this world's deployment, folders and chain.
-    fn agent_toml(&self) -> AgentToml<'_> {
-        AgentToml::new(
-            &self.deployment,
-            self.dir.path(),
-            &self.model_dir,
-            &self.chain_url,
-        )
-    }
-
-    fn provider_config(&self) -> AgentConfig {
-        let p = ProviderToml::sole(&self.agent_key, self.provider_port, &self.payout, PRICE);
-        self.agent_toml().provider(&p)
-    }
-
-    fn verifier_config(&self, i: usize) -> AgentConfig {
-        let (key, port) = (&self.verifier_keys[i], self.verifier_ports[i]);
-        self.agent_toml().verifier(i, key, port)
-    }
-
-    /// An `embed` job on the tiny BERT, checked by the three verifiers.
-    fn spec(&self) -> JobSpecDoc {
-        embed_spec(
-            &self.model,
-            &self.verifier_keys,
-            &self.verifier_ports,
-            &EMBED_INPUTS,
-        )
-    }
-
-    /// Locks one job for the provider and returns its id.
+    /// Locks one job for the provider and returns its id, retrying a lock the
+    /// chain API failed (this shadows [`AgentWorld::lock`]).
     async fn lock(&self) -> [u8; 32] {
-        self.lock_with(PRICE, &self.payout, 90_000).await
-    }
-
-    /// Locks one job at `price`, paying `payout`, due `submit_in_ms` from now.
-    async fn lock_with(&self, price: u64, payout: &Wallet, submit_in_ms: u64) -> [u8; 32] {
-        let spec = self.spec();
-        let now = self
-            .client
-            .slot_time(self.client.now_slot().await.expect("now"));
-        let request = two_of_n_lock(
-            &self.requester,
-            payout,
-            self.agent_key.key_hash(),
-            &self.verifier_keys,
-            &spec,
-            price,
-            (now + submit_in_ms, now + submit_in_ms + 90_000),
-        );
+        let request = self
+            .lock_request(&self.spec(), PRICE, &self.payout, 90_000)
+            .await;
         // The provider here may fail a request beyond the client's retries
         // (roughly 0.3^6 per request): a requester's script retries the whole
         // lock, as `ntx` users would. `send` finds a lock whose answer was lost.
@@ -189,19 +88,6 @@ impl World {
                 Err(e) => panic!("the lock failed: {e}"),
             }
         }
-    }
-
-    fn ntx(&self, w: &Wallet) -> u64 {
-        self.live.balance(w).1
-    }
-
-    async fn escrow(&self, job_id: &[u8; 32]) -> Option<EscrowUtxo> {
-        self.client.escrow(job_id).await.ok()
-    }
-
-    /// Submit records on chain for `job_id`.
-    async fn submit_records(&self, job_id: &[u8; 32]) -> usize {
-        submit_records(self.live.chain.as_ref(), job_id).await
     }
 
     /// Claim transactions on chain: every transaction that paid the payout address,
@@ -229,17 +115,6 @@ impl World {
     }
 }
 
-async fn wait_paid(w: &World, provider: &Agent, job_id: &[u8; 32]) -> serde_json::Value {
-    wait_for("the provider's payout", || async {
-        (w.ntx(&w.payout) == PRICE).then_some(())
-    })
-    .await;
-    wait_for("the provider to record the payment", || async {
-        provider.job(job_id).await.filter(|j| j["stage"] == "paid")
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_provider_stopped_after_submitting_claims_once_after_a_restart() {
     let w = World::new().await;
@@ -248,13 +123,14 @@ async fn a_provider_stopped_after_submitting_claims_once_after_a_restart() {
     // No verifier runs yet, so the job stays submitted while the provider is down.
     let mut provider = Agent::start(config.clone());
     let job_id = w.lock().await;
-    let row = wait_for("the Submit on chain", || async {
-        provider
-            .job(&job_id)
-            .await
-            .filter(|j| j["stage"] == "submitted")
-    })
-    .await;
+    let row = w
+        .wait_for("the Submit on chain", || async {
+            provider
+                .job(&job_id)
+                .await
+                .filter(|j| j["stage"] == "submitted")
+        })
+        .await;
     provider.stop().await;
     drop(provider);
     assert_eq!(w.submit_records(&job_id).await, 1);
@@ -264,19 +140,16 @@ async fn a_provider_stopped_after_submitting_claims_once_after_a_restart() {
         JobState::Submitted { .. }
     ));
 
-    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    let mut verifiers = w.start_verifiers();
     let mut provider = Agent::start(config);
-    let paid = wait_paid(&w, &provider, &job_id).await;
+    let paid = w.wait_paid(&provider, &job_id).await;
     assert_eq!(
         paid["submit_tx"], row["submit_tx"],
         "the first Submit was kept"
     );
     assert_eq!(paid["compute_runs"], 1, "not recomputed");
     w.assert_settled_once(&job_id).await;
-    provider.stop().await;
-    for v in &mut verifiers {
-        v.stop().await;
-    }
+    stop_all(Some(&mut provider), &mut verifiers).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -286,7 +159,7 @@ async fn a_provider_stopped_after_a_quorum_claims_once_after_a_restart() {
     let config = w.provider_config();
     let mut provider = Agent::start(config.clone());
     let job_id = w.lock().await;
-    wait_for("the Submit on chain", || async {
+    w.wait_for("the Submit on chain", || async {
         provider
             .job(&job_id)
             .await
@@ -298,33 +171,15 @@ async fn a_provider_stopped_after_a_quorum_claims_once_after_a_restart() {
     // While the provider's loops are down, only its HTTP API serves its state: the
     // verifiers fetch the result and push their attestations into it, so that the
     // provider holds a quorum it has not claimed with.
-    let store = Store::open(&config.state_dir).expect("the provider's state");
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .expect("the provider's port");
-    let router = ntx_node_agent::agent_router(HttpState {
-        store,
-        script_hash: w.client.deployment().script.hash(),
-        roles: vec!["provider"],
-    });
-    let stop_serving = CancellationToken::new();
-    let server = {
-        let c = stop_serving.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { c.cancelled().await })
-                .await
-        })
-    };
-    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    let server = w.serve_provider_state(&config).await;
+    let mut verifiers = w.start_verifiers();
     for v in &verifiers {
-        wait_for("an attestation delivered", || async {
+        w.wait_for("an attestation delivered", || async {
             v.job(&job_id).await.filter(|j| j["stage"] == "pushed")
         })
         .await;
     }
-    stop_serving.cancel();
-    server.await.expect("joined").expect("served");
+    server.stop().await;
     assert_eq!(
         w.claim_txs().await,
         0,
@@ -333,12 +188,9 @@ async fn a_provider_stopped_after_a_quorum_claims_once_after_a_restart() {
     assert_eq!(w.ntx(&w.payout), 0);
 
     let mut provider = Agent::start(config);
-    wait_paid(&w, &provider, &job_id).await;
+    w.wait_paid(&provider, &job_id).await;
     w.assert_settled_once(&job_id).await;
-    provider.stop().await;
-    for v in &mut verifiers {
-        v.stop().await;
-    }
+    stop_all(Some(&mut provider), &mut verifiers).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -346,10 +198,10 @@ async fn a_provider_stopped_after_claiming_does_nothing_more_after_a_restart() {
     let w = World::new().await;
     w.fund_agent(50);
     let config = w.provider_config();
-    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    let mut verifiers = w.start_verifiers();
     let mut provider = Agent::start(config.clone());
     let job_id = w.lock().await;
-    let before = wait_paid(&w, &provider, &job_id).await;
+    let before = w.wait_paid(&provider, &job_id).await;
     provider.stop().await;
     drop(provider);
     w.assert_settled_once(&job_id).await;
@@ -358,14 +210,15 @@ async fn a_provider_stopped_after_claiming_does_nothing_more_after_a_restart() {
     // afterwards shows the restarted provider has polled the chain past the first one.
     let mut provider = Agent::start(config);
     let second = w.lock().await;
-    wait_for("the second job's payout", || async {
+    w.wait_for("the second job's payout", || async {
         (w.ntx(&w.payout) == 2 * PRICE).then_some(())
     })
     .await;
-    let after = wait_for("the first job still recorded as paid", || async {
-        provider.job(&job_id).await.filter(|j| j["stage"] == "paid")
-    })
-    .await;
+    let after = w
+        .wait_for("the first job still recorded as paid", || async {
+            provider.job(&job_id).await.filter(|j| j["stage"] == "paid")
+        })
+        .await;
     assert_eq!(
         after["claim_tx"], before["claim_tx"],
         "the first Claim was kept"
@@ -383,10 +236,7 @@ async fn a_provider_stopped_after_claiming_does_nothing_more_after_a_restart() {
     );
     assert_eq!(w.claim_txs().await, 2, "one Claim per job");
     assert_eq!(w.ntx(&w.payout), 2 * PRICE, "each job paid once");
-    provider.stop().await;
-    for v in &mut verifiers {
-        v.stop().await;
-    }
+    stop_all(Some(&mut provider), &mut verifiers).await;
 }
 
 /// Which faults the proxy injects.
@@ -509,15 +359,15 @@ async fn three_jobs_behind(faults: Faults, client_too: bool) {
             .await
             .expect("connects through the proxy");
     }
-    let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
+    let mut verifiers = w.start_verifiers();
     let mut provider = Agent::start(w.provider_config());
     let jobs = [w.lock().await, w.lock().await, w.lock().await];
-    wait_for("every job paid", || async {
+    w.wait_for("every job paid", || async {
         (w.ntx(&w.payout) == 3 * PRICE).then_some(())
     })
     .await;
     for job in &jobs {
-        wait_for("the payment recorded", || async {
+        w.wait_for("the payment recorded", || async {
             provider.job(job).await.filter(|j| j["stage"] == "paid")
         })
         .await;
@@ -548,10 +398,7 @@ async fn three_jobs_behind(faults: Faults, client_too: bool) {
             );
         }
     }
-    provider.stop().await;
-    for v in &mut verifiers {
-        v.stop().await;
-    }
+    stop_all(Some(&mut provider), &mut verifiers).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
