@@ -57,7 +57,7 @@ use ntx_offchain::protocol::JobState;
 use ntx_offchain::wallet::{SigningKey, Wallet};
 use ntx_tests::LiveDevnet;
 use ntx_tests::agents::{
-    Agent, AgentToml, ProviderToml, audit_all_claimed, embed_spec, free_port, init_logs,
+    Agent, AgentToml, ProviderToml, audit_all_claimed, embed_spec, free_port, init_logs, lock_one,
     submit_records, tiny_bert_in, two_of_n_lock, verifier_keys,
 };
 use ntx_tests::cli::{Process, agent_config_toml, wait_until_serving};
@@ -267,14 +267,7 @@ impl World {
             PRICE,
             (now + 120_000, now + 240_000),
         );
-        let prepared = self
-            .client
-            .lock(&self.requester, vec![request])
-            .await
-            .expect("the lock builds");
-        before_send(prepared.tx_id());
-        self.client.send(&prepared, 1).await.expect("locked");
-        prepared.job_ids[0]
+        lock_one(&self.client, &self.requester, request, before_send).await
     }
 
     /// The provider's rows (`GET /jobs`); none while it is down.

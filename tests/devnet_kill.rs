@@ -37,8 +37,8 @@ use ntx_offchain::client::{EscrowClient, JobSpecDoc, RESEND_AFTER};
 use ntx_offchain::protocol::Asset;
 use ntx_offchain::wallet::{Signer, SigningKey, Wallet};
 use ntx_tests::agents::{
-    Agent, AgentToml, ProviderToml, audit_all_claimed, embed_spec, free_port, submit_records,
-    tiny_bert_in, two_of_n_lock, verifier_keys,
+    Agent, AgentToml, ProviderToml, audit_all_claimed, embed_spec, free_port, lock_one,
+    submit_records, tiny_bert_in, two_of_n_lock, verifier_keys, wait_for,
 };
 use ntx_tests::cli::{Ntx, Process, fee, finish_within, lock_args};
 use serde_json::Value as Json;
@@ -52,14 +52,6 @@ const JOBS: usize = 4;
 const SLOT_MS: u64 = 200;
 /// Upper bound for any one wait here; reaching it fails the test.
 const PATIENCE: Duration = Duration::from_secs(90);
-
-async fn wait_for<T, F, Fut>(what: &str, f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    ntx_tests::agents::wait_for(what, PATIENCE, f).await
-}
 
 // --- the agents' warnings ---------------------------------------------------------
 
@@ -290,13 +282,7 @@ impl World {
             PRICE,
             (now + 120_000, now + 240_000),
         );
-        let prepared = self
-            .client
-            .lock(&self.requester, vec![request])
-            .await
-            .expect("the lock builds");
-        self.client.send(&prepared, 1).await.expect("locked");
-        prepared.job_ids[0]
+        lock_one(&self.client, &self.requester, request, |_| {}).await
     }
 
     /// Lovelace and NTX units held by `w`, read from the chain.
@@ -447,11 +433,15 @@ async fn a_devnet_killed_mid_job_and_restarted_loses_no_block_and_every_job_sett
 
     // The agents notice: their chain calls fail (after the client's retries), and
     // they keep running.
-    wait_for("the provider and a verifier to fail a poll", || async {
-        (warnings.seen_since(killed_at, "ntx_node_agent", "provider poll failed")
-            && warnings.seen_since(killed_at, "ntx_node_agent", "verifier poll failed"))
-        .then_some(())
-    })
+    wait_for(
+        "the provider and a verifier to fail a poll",
+        PATIENCE,
+        || async {
+            (warnings.seen_since(killed_at, "ntx_node_agent", "provider poll failed")
+                && warnings.seen_since(killed_at, "ntx_node_agent", "verifier poll failed"))
+            .then_some(())
+        },
+    )
     .await;
     for a in verifiers.iter().chain([&provider]) {
         let health = reqwest::get(format!("{}/health", a.url))
@@ -487,12 +477,12 @@ async fn a_devnet_killed_mid_job_and_restarted_loses_no_block_and_every_job_sett
     );
 
     // The agents carry on by themselves: every job is paid.
-    wait_for("every job paid after the restart", || async {
+    wait_for("every job paid after the restart", PATIENCE, || async {
         (w.balance(&w.payout).await.1 == JOBS as u64 * PRICE).then_some(())
     })
     .await;
     for id in &jobs {
-        wait_for("the provider to record the payment", || async {
+        wait_for("the provider to record the payment", PATIENCE, || async {
             provider.job(id).await.filter(|j| j["stage"] == "paid")
         })
         .await;

@@ -21,7 +21,7 @@ use ntx_offchain::protocol::JobState;
 use ntx_offchain::wallet::{SigningKey, Wallet};
 use ntx_tests::LiveDevnet;
 use ntx_tests::agents::{
-    Agent, AgentToml, ProviderToml, embed_spec, free_port, tiny_bert_in, two_of_n_lock,
+    Agent, AgentToml, ProviderToml, embed_spec, free_port, lock_one, tiny_bert_in, two_of_n_lock,
     verifier_keys,
 };
 
@@ -109,12 +109,7 @@ async fn bench() {
             (now + 300_000, now + 600_000),
         );
         let before = live.balance(&payout).1;
-        let prepared = client
-            .lock(&requester, vec![request])
-            .await
-            .expect("lock builds");
-        client.send(&prepared, 1).await.expect("locked");
-        let job_id = prepared.job_ids[0];
+        let job_id = lock_one(&client, &requester, request, |_| {}).await;
         let locked = Instant::now();
         let mut submitted = None;
         loop {
