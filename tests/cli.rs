@@ -15,22 +15,8 @@ async fn a_requesters_session_and_a_keepers_settle_through_the_binary() {
     let live = LiveDevnet::start(100).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let cli = Ntx::new(env!("CARGO_BIN_EXE_ntx"), dir.path(), &live.url);
-    let keys = cli.new_wallets(&[
-        "requester",
-        "provider",
-        "agent",
-        "keeper",
-        "verifier1",
-        "verifier2",
-    ]);
+    let keys = cli.session_wallets();
     let addr = |who: &str| keys[who]["address"].as_str().expect("address").to_string();
-    for (who, ada, ntx) in [
-        ("requester", "300", "100"),
-        ("agent", "50", "0"),
-        ("keeper", "50", "0"),
-    ] {
-        cli.fund(&addr(who), ada, ntx);
-    }
     let deployed = cli.json(&["deploy", "--wallet", "requester.skey"]);
     assert!(deployed["script_ref"].as_str().is_some());
     cli.refused(

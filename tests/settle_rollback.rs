@@ -56,22 +56,8 @@ impl Setup {
         let live = LiveDevnet::start(100).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let cli = Ntx::new(env!("CARGO_BIN_EXE_ntx"), dir.path(), &live.url);
-        let keys = cli.new_wallets(&[
-            "requester",
-            "provider",
-            "agent",
-            "keeper",
-            "verifier1",
-            "verifier2",
-        ]);
+        let keys = cli.session_wallets();
         let addr = |who: &str| keys[who]["address"].as_str().expect("address").to_string();
-        for (who, ada, ntx) in [
-            ("requester", "300", "100"),
-            ("agent", "50", "0"),
-            ("keeper", "50", "0"),
-        ] {
-            cli.fund(&addr(who), ada, ntx);
-        }
         cli.json(&["deploy", "--wallet", "requester.skey"]);
 
         let mut server = AttestationServer::bind().await;

@@ -119,6 +119,30 @@ impl Ntx {
             .collect()
     }
 
+    /// The wallets of a requester's session with a keeper: `requester`, `provider`,
+    /// `agent`, `keeper`, `verifier1` and `verifier2` made (see
+    /// [`Ntx::new_wallets`]), then the requester funded with 300 ADA and 100 NTX and
+    /// the agent and the keeper with 50 ADA each.
+    pub fn session_wallets(&self) -> BTreeMap<&'static str, Json> {
+        let keys = self.new_wallets(&[
+            "requester",
+            "provider",
+            "agent",
+            "keeper",
+            "verifier1",
+            "verifier2",
+        ]);
+        for (who, ada, ntx) in [
+            ("requester", "300", "100"),
+            ("agent", "50", "0"),
+            ("keeper", "50", "0"),
+        ] {
+            let address = keys[who]["address"].as_str().expect("address");
+            self.fund(address, ada, ntx);
+        }
+        keys
+    }
+
     /// `ntx devnet fund {address} --ada {ada} --ntx {ntx}`.
     pub fn fund(&self, address: &str, ada: &str, ntx: &str) -> Json {
         self.json(&["devnet", "fund", address, "--ada", ada, "--ntx", ntx])
