@@ -221,6 +221,20 @@ impl AgentWorld {
         submit_records(self.live.chain.as_ref(), job_id).await
     }
 
+    /// Waits (for `what`) until `agent` has `job_id` at `stage`; returns its row.
+    pub async fn wait_stage(
+        &self,
+        what: &str,
+        agent: &Agent,
+        job_id: &[u8; 32],
+        stage: &str,
+    ) -> serde_json::Value {
+        self.wait_for(what, || async {
+            agent.job(job_id).await.filter(|j| j["stage"] == stage)
+        })
+        .await
+    }
+
     /// Waits until the payout wallet holds one [`PRICE`] and `provider` has recorded
     /// `job_id` as paid; returns its row.
     pub async fn wait_paid(&self, provider: &Agent, job_id: &[u8; 32]) -> serde_json::Value {
@@ -228,9 +242,12 @@ impl AgentWorld {
             (self.ntx(&self.payout) == PRICE).then_some(())
         })
         .await;
-        self.wait_for("the provider to record the payment", || async {
-            provider.job(job_id).await.filter(|j| j["stage"] == "paid")
-        })
+        self.wait_stage(
+            "the provider to record the payment",
+            provider,
+            job_id,
+            "paid",
+        )
         .await
     }
 

@@ -88,9 +88,12 @@ async fn a_job_is_computed_verified_and_paid_without_a_human() {
     );
 
     let row = w
-        .wait_for("the provider to record the payment", || async {
-            provider.job(&job_id).await.filter(|j| j["stage"] == "paid")
-        })
+        .wait_stage(
+            "the provider to record the payment",
+            &provider,
+            &job_id,
+            "paid",
+        )
         .await;
     assert_eq!(row["compute_runs"], 1);
     assert!(row["claim_tx"].is_string() && row["submit_tx"].is_string());
@@ -277,12 +280,7 @@ async fn a_provider_killed_before_submitting_resumes_without_submitting_twice() 
     let mut provider = Agent::start(config.clone());
     let job_id = w.lock().await;
     let row = w
-        .wait_for("the result to be computed", || async {
-            provider
-                .job(&job_id)
-                .await
-                .filter(|j| j["stage"] == "computed")
-        })
+        .wait_stage("the result to be computed", &provider, &job_id, "computed")
         .await;
     let result_hash = row["result_hash"].clone();
     provider.stop().await;
@@ -327,12 +325,7 @@ async fn a_submit_removed_by_a_rollback_is_sent_again() {
     let mut provider = Agent::start(w.provider_config());
     let job_id = w.lock().await;
     let row = w
-        .wait_for("the Submit on chain", || async {
-            provider
-                .job(&job_id)
-                .await
-                .filter(|j| j["stage"] == "submitted")
-        })
+        .wait_stage("the Submit on chain", &provider, &job_id, "submitted")
         .await;
     let submit_tx: [u8; 32] = hex::decode(row["submit_tx"].as_str().expect("tx"))
         .expect("hex")
@@ -384,9 +377,7 @@ async fn jobs_the_provider_must_not_take_are_refused_and_nothing_is_submitted() 
     let hurried = w.lock_with(PRICE, &w.payout, 3_000).await;
     for (job, reason) in [(cheap, "floor"), (elsewhere, "pays"), (hurried, "margin")] {
         let row = w
-            .wait_for("the refusal", || async {
-                provider.job(&job).await.filter(|j| j["stage"] == "refused")
-            })
+            .wait_stage("the refusal", &provider, &job, "refused")
             .await;
         let failure = row["failure"].as_str().unwrap_or_default().to_string();
         assert!(failure.contains(reason), "{failure}");
@@ -394,13 +385,8 @@ async fn jobs_the_provider_must_not_take_are_refused_and_nothing_is_submitted() 
     }
     // An acceptable job still goes through after the refusals.
     let good = w.lock().await;
-    w.wait_for("the good job's Submit", || async {
-        provider
-            .job(&good)
-            .await
-            .filter(|j| j["stage"] == "submitted")
-    })
-    .await;
+    w.wait_stage("the good job's Submit", &provider, &good, "submitted")
+        .await;
     for job in [cheap, elsewhere, hurried] {
         assert_eq!(w.submit_records(&job).await, 0);
         let e = w.escrow(&job).await.expect("still there");
@@ -417,13 +403,8 @@ async fn claims_that_are_ready_together_go_in_one_transaction() {
     let mut provider = Agent::start(config.clone());
     let jobs = [w.lock().await, w.lock().await, w.lock().await];
     for job in &jobs {
-        w.wait_for("every Submit on chain", || async {
-            provider
-                .job(job)
-                .await
-                .filter(|j| j["stage"] == "submitted")
-        })
-        .await;
+        w.wait_stage("every Submit on chain", &provider, job, "submitted")
+            .await;
     }
     provider.stop().await;
     drop(provider);
@@ -433,10 +414,8 @@ async fn claims_that_are_ready_together_go_in_one_transaction() {
     let mut verifiers = w.start_verifiers();
     for v in &verifiers {
         for job in &jobs {
-            w.wait_for("an attestation delivered", || async {
-                v.job(job).await.filter(|j| j["stage"] == "pushed")
-            })
-            .await;
+            w.wait_stage("an attestation delivered", v, job, "pushed")
+                .await;
         }
     }
     server.stop().await;
@@ -449,9 +428,7 @@ async fn claims_that_are_ready_together_go_in_one_transaction() {
     let mut claim_txs = Vec::new();
     for job in &jobs {
         let row = w
-            .wait_for("the payments recorded", || async {
-                provider.job(job).await.filter(|j| j["stage"] == "paid")
-            })
+            .wait_stage("the payments recorded", &provider, job, "paid")
             .await;
         claim_txs.push(row["claim_tx"].clone());
     }
@@ -471,13 +448,8 @@ async fn a_submit_recorded_but_never_sent_is_sent_as_recorded_after_a_restart() 
     // Unfunded, the provider computes and stops short of submitting.
     let mut provider = Agent::start(config.clone());
     let job_id = w.lock().await;
-    w.wait_for("the result to be computed", || async {
-        provider
-            .job(&job_id)
-            .await
-            .filter(|j| j["stage"] == "computed")
-    })
-    .await;
+    w.wait_stage("the result to be computed", &provider, &job_id, "computed")
+        .await;
     provider.stop().await;
     drop(provider);
     w.fund_agent(50);

@@ -124,12 +124,7 @@ async fn a_provider_stopped_after_submitting_claims_once_after_a_restart() {
     let mut provider = Agent::start(config.clone());
     let job_id = w.lock().await;
     let row = w
-        .wait_for("the Submit on chain", || async {
-            provider
-                .job(&job_id)
-                .await
-                .filter(|j| j["stage"] == "submitted")
-        })
+        .wait_stage("the Submit on chain", &provider, &job_id, "submitted")
         .await;
     provider.stop().await;
     drop(provider);
@@ -159,13 +154,8 @@ async fn a_provider_stopped_after_a_quorum_claims_once_after_a_restart() {
     let config = w.provider_config();
     let mut provider = Agent::start(config.clone());
     let job_id = w.lock().await;
-    w.wait_for("the Submit on chain", || async {
-        provider
-            .job(&job_id)
-            .await
-            .filter(|j| j["stage"] == "submitted")
-    })
-    .await;
+    w.wait_stage("the Submit on chain", &provider, &job_id, "submitted")
+        .await;
     provider.stop().await;
     drop(provider);
     // While the provider's loops are down, only its HTTP API serves its state: the
@@ -174,10 +164,8 @@ async fn a_provider_stopped_after_a_quorum_claims_once_after_a_restart() {
     let server = w.serve_provider_state(&config).await;
     let mut verifiers = w.start_verifiers();
     for v in &verifiers {
-        w.wait_for("an attestation delivered", || async {
-            v.job(&job_id).await.filter(|j| j["stage"] == "pushed")
-        })
-        .await;
+        w.wait_stage("an attestation delivered", v, &job_id, "pushed")
+            .await;
     }
     server.stop().await;
     assert_eq!(
@@ -215,9 +203,12 @@ async fn a_provider_stopped_after_claiming_does_nothing_more_after_a_restart() {
     })
     .await;
     let after = w
-        .wait_for("the first job still recorded as paid", || async {
-            provider.job(&job_id).await.filter(|j| j["stage"] == "paid")
-        })
+        .wait_stage(
+            "the first job still recorded as paid",
+            &provider,
+            &job_id,
+            "paid",
+        )
         .await;
     assert_eq!(
         after["claim_tx"], before["claim_tx"],
@@ -367,10 +358,8 @@ async fn three_jobs_behind(faults: Faults, client_too: bool) {
     })
     .await;
     for job in &jobs {
-        w.wait_for("the payment recorded", || async {
-            provider.job(job).await.filter(|j| j["stage"] == "paid")
-        })
-        .await;
+        w.wait_stage("the payment recorded", &provider, job, "paid")
+            .await;
         assert_eq!(w.submit_records(job).await, 1, "one Submit per job");
         assert!(w.escrow(job).await.is_none(), "the escrow is spent");
     }
