@@ -365,7 +365,6 @@ async fn a_devnet_killed_mid_job_and_restarted_loses_no_block_and_every_job_sett
     w.api.fund(&agent_wallet, 50, 0).await;
 
     let mut verifiers: Vec<Agent> = (0..3).map(|i| Agent::start(w.verifier_config(i))).collect();
-    let mut provider = Agent::start(w.provider_config());
     let mut jobs = Vec::new();
     for n in 0..JOBS {
         jobs.push(w.lock(n).await);
@@ -378,6 +377,9 @@ async fn a_devnet_killed_mid_job_and_restarted_loses_no_block_and_every_job_sett
         let escrow = w.client.escrow(id).await.expect("locked");
         owed_lovelace += escrow.payout(w.client.deployment()).lovelace;
     }
+    // The provider starts once every escrow has been read: started earlier, it could
+    // claim a job before the loop above reads its escrow.
+    let mut provider = Agent::start(w.provider_config());
 
     // Mid-job: the provider has a Submit or a Claim recorded and not yet confirmed.
     // Meanwhile every block the devnet reports is recorded.
