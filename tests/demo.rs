@@ -1,6 +1,7 @@
 //! `ntx demo` end to end, as a newcomer runs it: it must finish, the audit
-//! must find nothing, every party must hold exactly what the jobs say, and
-//! the cheating provider's job must be refunded.
+//! must find nothing, every party must hold exactly what the jobs say, the
+//! cheating provider's job must be refunded, the requester must have found the
+//! agents through the market, and every paid job's answer must be printed.
 
 use std::process::Command;
 
@@ -33,7 +34,8 @@ fn the_demo_pays_the_honest_provider_refunds_the_cheat_and_audits_clean() {
         Some(0),
         "{summary:#}"
     );
-    assert_eq!(summary["jobs"], 4);
+    // Three embeddings, one generate job, one for the cheater.
+    assert_eq!(summary["jobs"], 5);
     for party in ["provider", "cheater", "requester"] {
         assert_eq!(
             summary[party]["ntx_units"], summary[party]["expected_ntx_units"],
@@ -54,13 +56,28 @@ fn the_demo_pays_the_honest_provider_refunds_the_cheat_and_audits_clean() {
         .collect();
     assert_eq!(
         outcomes.iter().filter(|o| o.contains("Claim")).count(),
-        3,
+        4,
         "{outcomes:?}"
     );
     assert_eq!(
         outcomes.iter().filter(|o| o.contains("Reject")).count(),
         1,
         "{outcomes:?}"
+    );
+    let answers = summary["answers"].as_array().expect("answers");
+    assert_eq!(answers.len(), 4, "{summary:#}");
+    let texts: Vec<&str> = answers
+        .iter()
+        .filter(|a| a["answer"]["task"] == "generate")
+        .filter_map(|a| a["answer"]["text"].as_str())
+        .collect();
+    assert!(
+        texts.len() == 1 && !texts[0].is_empty(),
+        "one generated text: {answers:?}"
+    );
+    assert!(
+        stdout.contains("verifier offers on chain"),
+        "the requester found the agents through the market:\n{stdout}"
     );
     assert!(out.join("audit.html").exists());
     assert!(stdout.contains("FINDINGS: none"), "{stdout}");

@@ -821,6 +821,27 @@ impl Devnet {
         Ok(out)
     }
 
+    /// Unspent outputs (chain only) at base addresses of network `network_id`
+    /// whose stake part is `stake`, oldest first, one page: Blockfrost's
+    /// `/accounts/{stake_address}/utxos`.
+    pub fn utxos_at_stake(
+        &self,
+        stake: &Credential,
+        network_id: u8,
+        limit: u64,
+        offset: u64,
+    ) -> Result<Vec<OutputRecord>, DevnetError> {
+        // Base address headers: type 0/1 (stake key), 2/3 (stake script), then the network.
+        let kinds: [u8; 2] = match stake {
+            Credential::Key(_) => [0x00, 0x10],
+            Credential::Script(_) => [0x20, 0x30],
+        };
+        let headers = kinds.map(|k| k | (network_id & 0x0f));
+        self.lock()
+            .store
+            .utxos_with_stake(stake.hash(), headers, limit, offset)
+    }
+
     /// A confirmed transaction by id (its CBOR, block position, fee,
     /// redeemer reports), or `None` if it is in no block.
     pub fn transaction(&self, id: &[u8; 32]) -> Result<Option<TxRecord>, DevnetError> {

@@ -272,6 +272,36 @@ async fn address_utxos_filtered(d: Devnet, addr: String, unit: Option<String>, q
     Ok(Json(J::Array(out)))
 }
 
+/// `/accounts/{stake_address}/utxos`: unspent outputs at base addresses whose
+/// stake part is the account's credential.
+async fn account_utxos(
+    State(d): State<Devnet>,
+    Path(stake): Path<String>,
+    Query(q): Query<PageQ>,
+) -> R {
+    let (credential, network_id) = match pallas_addresses::Address::from_bech32(&stake) {
+        Ok(pallas_addresses::Address::Stake(s)) => {
+            let credential = match s.payload() {
+                pallas_addresses::StakePayload::Stake(h) => crate::ledger::Credential::Key(*h),
+                pallas_addresses::StakePayload::Script(h) => crate::ledger::Credential::Script(*h),
+            };
+            (credential, s.network().value())
+        }
+        _ => {
+            return Err(bad(format!(
+                "invalid stake address {stake:?}: give a bech32 stake_test1… address"
+            )));
+        }
+    };
+    let (count, offset) = q.window();
+    let rows = d.utxos_at_stake(&credential, network_id, count, offset)?;
+    Ok(Json(J::Array(
+        rows.iter()
+            .map(|r| utxo_json(&d, &r.out_ref, &r.cbor, r.created_height))
+            .collect(),
+    )))
+}
+
 /// `/addresses/{a}/transactions` query: Blockfrost's paging, `order`, and
 /// `from`/`to` as `height[:index]` (both included).
 #[derive(Deserialize)]
@@ -705,6 +735,7 @@ fn blockfrost_routes() -> Router<Devnet> {
         .route("/addresses/{addr}/utxos", get(address_utxos))
         .route("/addresses/{addr}/utxos/{unit}", get(address_utxos_unit))
         .route("/addresses/{addr}/transactions", get(address_txs))
+        .route("/accounts/{stake}/utxos", get(account_utxos))
         .route("/txs/{hash}", get(tx))
         .route("/txs/{hash}/utxos", get(tx_utxos))
         .route("/txs/{hash}/metadata", get(tx_metadata))

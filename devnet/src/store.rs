@@ -172,6 +172,7 @@ impl Store {
                 cbor BLOB NOT NULL, created_height INTEGER NOT NULL,
                 spent_height INTEGER, spent_by BLOB, PRIMARY KEY (tx_hash, idx));
              CREATE INDEX IF NOT EXISTS outputs_address ON outputs(address, spent_height);
+             CREATE INDEX IF NOT EXISTS outputs_stake ON outputs(substr(address, 30, 28), spent_height);
              CREATE INDEX IF NOT EXISTS outputs_created ON outputs(created_height);
              CREATE INDEX IF NOT EXISTS outputs_spent ON outputs(spent_height);
              CREATE INDEX IF NOT EXISTS outputs_spent_by ON outputs(spent_by);
@@ -507,6 +508,35 @@ impl Store {
         )?;
         let rows = st.query_map(
             params![address, limit as i64, offset as i64],
+            output_from_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Unspent base-address outputs whose stake part is `stake` (a 28-byte
+    /// credential hash, at bytes 29..57) and whose header byte is one of `headers`
+    /// (which says the credential's kind and the network), oldest first, one page.
+    pub fn utxos_with_stake(
+        &self,
+        stake: &[u8; 28],
+        headers: [u8; 2],
+        limit: u64,
+        offset: u64,
+    ) -> Result<Vec<OutputRecord>, DevnetError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT tx_hash, idx, cbor, created_height, spent_by FROM outputs
+             WHERE substr(address, 30, 28) = ?1 AND spent_height IS NULL
+               AND length(address) = 57 AND substr(address, 1, 1) IN (?2, ?3)
+             ORDER BY created_height, tx_hash, idx LIMIT ?4 OFFSET ?5",
+        )?;
+        let rows = st.query_map(
+            params![
+                &stake[..],
+                &headers[..1],
+                &headers[1..],
+                limit as i64,
+                offset as i64
+            ],
             output_from_row,
         )?;
         Ok(rows.collect::<Result<_, _>>()?)

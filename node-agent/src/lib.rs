@@ -23,6 +23,7 @@
 //! and [`Engine::verify`] on a blocking pool. The byte layout is documented in
 //! `node-agent/README.md` and in the `result` module.
 
+mod answer;
 mod daemon;
 mod device;
 mod embed;
@@ -35,11 +36,12 @@ mod task;
 mod tiny;
 mod verify;
 
+pub use answer::Answer;
 pub use daemon::{
     AgentConfig, AgentError, CONFIG_ENV, ChainConfig, ConfigError, ENV_OVERRIDES, HttpState,
-    JobRecord, ModelIndex, ProviderConfig, Role as AgentRole, SignedAttestation, Stage, Store,
-    StoreError, Tally, VerifierConfig, collect_attestations, router as agent_router,
-    run as run_agent, run_with as run_agent_with,
+    JobRecord, ModelIndex, OfferConfig, PolicyConfig, ProviderConfig, Role as AgentRole,
+    SignedAttestation, Stage, Store, StoreError, Tally, VerifierConfig, collect_attestations,
+    router as agent_router, run as run_agent, run_with as run_agent_with,
 };
 pub use device::{describe as describe_device, select_device};
 pub use embed::{

@@ -206,6 +206,15 @@ impl JobSpec {
             .map_err(|e| InferenceError::spec(format!("cannot parse job spec: {e}")))
     }
 
+    /// Refuses jobs the agent will not run (no inputs, too many tokens, bad
+    /// decoding settings…), with the reason.
+    pub fn validate(&self) -> Result<(), InferenceError> {
+        match self {
+            Self::Embed(spec) => spec.validate(),
+            Self::Generate(spec) => spec.validate(),
+        }
+    }
+
     /// The job's task.
     pub fn task(&self) -> TaskTag {
         match self {

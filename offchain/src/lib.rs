@@ -15,6 +15,8 @@
 //! - [`builder`]: the escrow's transactions (lock, submit, settle), evaluated,
 //!   priced and balanced.
 //! - [`evaluate`]: execution units computed locally with `uplc`.
+//! - [`market`]: offers on chain (signed, replaceable, expiring) and a
+//!   provider's verifier policy.
 //! - [`network`]: mainnet, preprod, preview and the devnet.
 //! - [`sandbox`]: a chain-less sandbox that runs the real builders and evaluator
 //!   on synthetic UTxOs (contract tests, `ntx bench contract`).
@@ -28,6 +30,7 @@ pub mod builder;
 pub mod chain;
 pub mod client;
 pub mod evaluate;
+pub mod market;
 pub mod network;
 pub mod protocol;
 pub mod sandbox;

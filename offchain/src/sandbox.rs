@@ -15,6 +15,7 @@ use pallas_crypto::key::ed25519::SecretKey;
 use crate::blueprint::Blueprint;
 use crate::builder::{self, BuildError, Deployment, EscrowUtxo, Finished, JobTerms};
 use crate::evaluate::{Evaluator, ExUnits, SlotConfig};
+use crate::market::{SignedOffer, offer_output};
 use crate::network::Network;
 use crate::protocol::{
     Address, Asset, Attestation, Credential, JobState, OutputReference, Settlement, Verdict,
@@ -309,5 +310,53 @@ impl Sandbox {
         let mut signers: Vec<&dyn Signer> = vec![&self.keeper.key];
         signers.extend(cosigners.iter().map(|p| &p.key as &dyn Signer));
         self.deployment.finish(draft, &address, &signers, 0)
+    }
+
+    /// The agent publishes `signed` (an offer for its own key) from a fresh
+    /// wallet UTxO, sweeping `previous` (its last offer, if any) back: the
+    /// market's publish and replace transactions. Returns the new offer's UTxO.
+    pub fn publish_offer(
+        &mut self,
+        signed: &SignedOffer,
+        previous: Option<Utxo>,
+    ) -> Result<(Finished, Utxo), BuildError> {
+        let output = offer_output(
+            signed,
+            &self.agent.key_hash,
+            &self.deployment.script.hash(),
+            self.deployment.network,
+            &self.deployment.fee_params,
+        );
+        let address = self.agent.address_bytes.clone();
+        let mut inputs: Vec<Utxo> = previous.into_iter().collect();
+        inputs.push(self.utxo(&address, Value::lovelace(10_000_000)));
+        let draft = crate::tx::Draft {
+            inputs,
+            outputs: vec![output],
+            ..crate::tx::Draft::default()
+        };
+        let finished = self
+            .deployment
+            .finish(draft, &address, &[&self.agent.key], 0)?;
+        let utxo = Utxo {
+            reference: OutputReference {
+                transaction_id: finished.tx.id,
+                output_index: 0,
+            },
+            output: finished.draft.outputs[0].clone(),
+        };
+        Ok((finished, utxo))
+    }
+
+    /// The agent withdraws the offer at `previous`: its deposit pays the fee and
+    /// the rest comes back.
+    pub fn withdraw_offer(&mut self, previous: Utxo) -> Result<Finished, BuildError> {
+        let address = self.agent.address_bytes.clone();
+        let draft = crate::tx::Draft {
+            inputs: vec![previous],
+            ..crate::tx::Draft::default()
+        };
+        self.deployment
+            .finish(draft, &address, &[&self.agent.key], 0)
     }
 }

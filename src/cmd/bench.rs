@@ -7,6 +7,9 @@ use clap::{Subcommand, ValueEnum};
 use miette::{IntoDiagnostic, miette};
 use ntx_offchain::ExUnits;
 use ntx_offchain::builder::{EscrowUtxo, Finished, JobTerms};
+use ntx_offchain::market::{
+    OFFER_VERSION, Offer, OfferRole, SignedOffer, TaskOffer, VerifierPolicy,
+};
 use ntx_offchain::protocol::{Asset, Settlement, Verdict};
 use ntx_offchain::sandbox::{MAINNET_MAX_TX_EX_UNITS, Party, Sandbox};
 use ntx_offchain::tx::FeeParams;
@@ -254,6 +257,8 @@ fn measure() -> miette::Result<Report> {
     let (batch_lock, _) = sb.lock(&terms, 100).into_diagnostic()?;
     rows.push(Row::of(format!("Lock ({LOCK_BATCH} jobs)"), &batch_lock));
 
+    rows.extend(offer_rows(&mut sb)?);
+
     let mut batches = Vec::new();
     let pool = submitted_jobs(&mut sb, 60)?;
     for n in [1usize, 10, 50] {
@@ -278,6 +283,69 @@ fn measure() -> miette::Result<Report> {
         batches,
         largest_batch: lo,
     })
+}
+
+/// A provider's offer as an agent publishes one: two tasks (embed with one model,
+/// generate with a per-token price), a policy listing the three verifiers.
+fn provider_offer(sb: &Sandbox, issued_ms: u64) -> Offer {
+    let hash = |b: u8| hex::encode([b; 32]);
+    Offer {
+        version: OFFER_VERSION,
+        deployment: hex::encode(sb.deployment.script.hash()),
+        role: OfferRole::Provider,
+        key: hex::encode(sb.agent.public_key),
+        payout: Some(sb.provider.bech32.clone()),
+        url: "https://provider-agent.example.org".into(),
+        tasks: vec![
+            TaskOffer {
+                task: "embed".into(),
+                model: json!({"config": hash(1), "tokenizer": hash(2), "weights": hash(3)}),
+                price: 1_000_000,
+                price_per_token: 0,
+            },
+            TaskOffer {
+                task: "generate".into(),
+                model: json!({"gguf": hash(4)}),
+                price: 1_000_000,
+                price_per_token: 1_000,
+            },
+        ],
+        policy: Some(VerifierPolicy {
+            min_threshold: 2,
+            ..VerifierPolicy::listed(
+                &sb.verifiers
+                    .iter()
+                    .map(|v| v.public_key)
+                    .collect::<Vec<_>>(),
+            )
+        }),
+        issued_ms,
+        expires_ms: issued_ms + 24 * 3600 * 1000,
+    }
+}
+
+/// Publishing, replacing and withdrawing a provider's offer.
+fn offer_rows(sb: &mut Sandbox) -> miette::Result<Vec<Row>> {
+    let signed = |sb: &Sandbox, issued_ms| {
+        SignedOffer::sign(provider_offer(sb, issued_ms), &sb.agent.key).into_diagnostic()
+    };
+    let first = signed(sb, sb.time(0))?;
+    let (publish, utxo) = sb.publish_offer(&first, None).into_diagnostic()?;
+    let second = signed(sb, sb.time(10))?;
+    let (replace, utxo) = sb.publish_offer(&second, Some(utxo)).into_diagnostic()?;
+    let withdraw = sb.withdraw_offer(utxo.clone()).into_diagnostic()?;
+    Ok(vec![
+        Row::of(
+            format!(
+                "Offer: publish ({} B, {} ADA back)",
+                second.body.len(),
+                ada(utxo.output.value.lovelace)
+            ),
+            &publish,
+        ),
+        Row::of("Offer: replace", &replace),
+        Row::of("Offer: withdraw", &withdraw),
+    ])
 }
 
 fn ada(lovelace: u64) -> String {
@@ -316,7 +384,7 @@ fn print(report: &Report, format: Format) {
                     println!("| {} |", cells.join(" | "));
                 } else {
                     println!(
-                        "{:<28}{:>8}{:>22}{:>26}{:>12}",
+                        "{:<44}{:>8}{:>22}{:>26}{:>12}",
                         cells[0], cells[1], cells[2], cells[3], cells[4]
                     );
                 }

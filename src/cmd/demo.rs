@@ -1,12 +1,15 @@
 //! `ntx demo`: the whole system on one machine, in under a minute.
 //!
 //! Starts the embedded devnet in this process, makes wallets for a requester,
-//! two providers and three verifiers, deploys the escrow, starts the honest
-//! provider's agent and the three verifiers' agents, and locks a handful of
-//! real embedding jobs. One job goes to a provider that cheats (it computes
+//! two providers and three verifiers, deploys the escrow, and starts the honest
+//! provider's agent and the three verifiers' agents, which publish their offers
+//! on chain. The requester finds them through the market alone, and locks a
+//! handful of real embedding jobs and one generate job with the provider and
+//! verifiers it chose. One more job goes to a provider that cheats (it computes
 //! with a model missing a layer and claims the job's model); the verifiers
 //! reject it and the requester is refunded. Each job is followed from locked
-//! to paid or refunded, and the run ends with the audit of every settlement.
+//! to paid or refunded; the run prints each paid job's answer, checked against
+//! the result hash on chain, and ends with the audit of every settlement.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -14,12 +17,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ntx_node_agent::{
-    AgentConfig, BertFiles, ChainConfig, EmbedResult, Engine, HttpState, JobSpec, ProviderConfig,
-    Store, Tally, TinyBert, VerifierConfig, collect_attestations, write_tiny_bert,
+    AgentConfig, Answer, BertFiles, ChainConfig, EmbedResult, Engine, HttpState, JobSpec,
+    OfferConfig, PolicyConfig, ProviderConfig, Store, Tally, TinyBert, TinyLlama, VerifierConfig,
+    collect_attestations, write_tiny_bert, write_tiny_llama,
 };
 use ntx_offchain::audit;
 use ntx_offchain::builder::JobTerms;
 use ntx_offchain::client::{EscrowClient, JobSpecDoc, LockRequest, SpecSource};
+use ntx_offchain::market::{Choice, Listing, OfferRole, Want, choose};
 use ntx_offchain::protocol::{Address, JobState, Settlement, blake2b_256};
 use ntx_offchain::wallet::{KeyRole, Signer, SigningKey, Wallet};
 use ntx_offchain::{Network, chain::Blockfrost, chain::ChainProvider};
@@ -35,6 +40,11 @@ pub struct Args {
     /// (fetch them with `node-agent/scripts/fetch-minilm.sh DIR`).
     #[arg(long, env = "NTX_MINILM_DIR")]
     model_dir: Option<PathBuf>,
+    /// A folder holding a chat model's `model.gguf` (e.g. SmolLM2-135M-Instruct)
+    /// for the generate job; without it the demo uses the project's tiny llama
+    /// (random weights: its text is noise, but checked like any other).
+    #[arg(long, env = "NTX_SMOLLM_DIR")]
+    llm_dir: Option<PathBuf>,
     /// Honest jobs to lock (one more goes to the cheating provider).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=8))]
     jobs: u8,
@@ -44,6 +54,11 @@ pub struct Args {
 }
 
 const PRICE: u64 = 5_000_000;
+/// The provider's generate price: a base and a price per requested token.
+const GENERATE_PRICE: u64 = 2_000_000;
+const GENERATE_PRICE_PER_TOKEN: u64 = 100_000;
+const GENERATE_TOKENS: u64 = 24;
+const PROMPT: &str = "What does an escrow do?";
 const SLOT_MS: u64 = 200;
 const PATIENCE: Duration = Duration::from_secs(120);
 const SENTENCES: [&str; 8] = [
@@ -204,6 +219,10 @@ async fn demo(args: Args) -> Result<(), CliError> {
     fund(&requester, 500, 100 * PRICE)?;
     fund(&agent, 100, 0)?;
     fund(&cheat_agent, 100, 0)?;
+    for (_, v) in &verifiers {
+        // For their offers' deposits and fees.
+        fund(v, 20, 0)?;
+    }
     step(
         started,
         "wallets: a requester, an honest provider, a cheating provider, three verifiers (keys in keys/)",
@@ -222,6 +241,8 @@ async fn demo(args: Args) -> Result<(), CliError> {
     // The model and the agents.
     let model = pick_model(&args, &out)?;
     step(started, format!("model: {}", model.name));
+    let (llm_dir, llm_name) = pick_llm(&args, &out)?;
+    step(started, format!("chat model: {llm_name}"));
     let agent_config = |name: &str, port: u16| AgentConfig {
         chain: ChainConfig {
             network: Network::Devnet,
@@ -230,7 +251,7 @@ async fn demo(args: Args) -> Result<(), CliError> {
         deployment: deployment_file.clone(),
         state_dir: out.join("agents").join(name),
         listen: SocketAddr::from(([127, 0, 0, 1], port)),
-        models: vec![model.dir.clone()],
+        models: vec![model.dir.clone(), llm_dir.clone()],
         poll_interval_ms: 300,
         provider: None,
         verifier: None,
@@ -246,6 +267,22 @@ async fn demo(args: Args) -> Result<(), CliError> {
         public_url: format!("http://127.0.0.1:{provider_port}"),
         submit_margin_secs: 10,
         settle_warning_secs: 20,
+        policy: PolicyConfig {
+            verifiers: verifiers
+                .iter()
+                .map(|(_, w)| hex::encode(w.public_key()))
+                .collect(),
+            any_live_verifier: false,
+            min_threshold: 2,
+            min_judge_window_secs: 30,
+        },
+        offer: OfferConfig {
+            ttl_secs: 3600,
+            embed_price: Some(PRICE),
+            generate_price: Some(GENERATE_PRICE),
+            generate_price_per_token: GENERATE_PRICE_PER_TOKEN,
+            ..OfferConfig::default()
+        },
     });
     configs.push(provider);
     let mut verifier_urls = Vec::new();
@@ -256,6 +293,10 @@ async fn demo(args: Args) -> Result<(), CliError> {
         c.verifier = Some(VerifierConfig {
             key_file: key.clone(),
             public_url: public_url.clone(),
+            offer: OfferConfig {
+                ttl_secs: 3600,
+                ..OfferConfig::default()
+            },
         });
         verifier_urls.push(public_url);
         configs.push(c);
@@ -280,64 +321,90 @@ async fn demo(args: Args) -> Result<(), CliError> {
         "agents running: 1 provider, 3 verifiers (2 of 3 must agree)",
     );
 
-    // The jobs: each its own sentences; the last goes to the cheater.
-    let verifier_entries: Vec<serde_json::Value> = verifiers
-        .iter()
-        .zip(&verifier_urls)
-        .map(|((_, w), url)| serde_json::json!({"key": hex::encode(w.public_key()), "url": url}))
-        .collect();
+    // The market: the requester knows nothing but the deployment.
+    let listing = wait_for_offers(&client, started).await?;
+    let embed = choose(
+        &listing,
+        &Want {
+            task: "embed".into(),
+            verifiers: 3,
+            ..Want::default()
+        },
+    )
+    .map_err(|e| failed("choosing a provider")(e.to_string()))?;
+    let generate = choose(
+        &listing,
+        &Want {
+            task: "generate".into(),
+            max_new_tokens: GENERATE_TOKENS,
+            verifiers: 3,
+            ..Want::default()
+        },
+    )
+    .map_err(|e| failed("choosing a provider")(e.to_string()))?;
+    step(
+        started,
+        format!(
+            "chose provider {} (embed {} NTX, generate {} NTX for {GENERATE_TOKENS} tokens) and verifiers {} ({} of {} must agree)",
+            embed.provider.offer.url,
+            ntx(embed.price),
+            ntx(generate.price),
+            embed
+                .verifiers
+                .iter()
+                .map(|v| v.offer.url.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            embed.threshold,
+            embed.verifiers.len(),
+        ),
+    );
+
+    // The jobs: the embeddings, each its own sentences, then the generate job,
+    // then one more embedding that goes to the cheater.
     let now = client.slot_time(client.now_slot().await?);
     let mut requests = Vec::new();
+    let offered = |c: &Choice| offered_party(c, client.network());
+    let cheater = (
+        Address::from(cheat_payout.address().as_pallas()),
+        cheat_agent.key_hash(),
+    );
     for i in 0..=jobs {
         let inputs: Vec<&str> = SENTENCES.iter().cycle().skip(i).take(3).copied().collect();
-        let doc = JobSpecDoc::parse(
-            serde_json::json!({
-                "version": 1,
-                "job": {"task": "embed", "model": model_json(&model.files), "inputs": inputs},
-                "verifiers": verifier_entries,
-            })
-            .to_string()
-            .as_bytes(),
-        )
-        .map_err(|e| failed("the job spec")(e.to_string()))?;
-        let (to, by) = if i == jobs {
-            (&cheat_payout, &cheat_agent)
-        } else {
-            (&payout, &agent)
-        };
-        requests.push(LockRequest {
-            terms: JobTerms {
-                requester: Address::from(requester.address().as_pallas()),
-                provider: Address::from(to.address().as_pallas()),
-                agent: by.key_hash(),
-                spec_hash: doc
-                    .hash()
-                    .map_err(|e| failed("the job spec")(e.to_string()))?,
-                price: PRICE,
-                verifiers: verifiers.iter().map(|(_, w)| w.public_key()).collect(),
-                threshold: 2,
-                submit_by: now + 60_000,
-                settle_by: now + 120_000,
-            },
-            spec: SpecSource::Inline(
-                doc.canonical_bytes()
-                    .map_err(|e| failed("the job spec")(e.to_string()))?,
-            ),
-        });
+        let job = serde_json::json!({"task": "embed", "model": embed.task.model, "inputs": inputs});
+        let to = if i < jobs { offered(&embed)? } else { cheater };
+        requests.push(request(&requester, to, &embed, job, now)?);
+        if i + 1 == jobs {
+            let job = serde_json::json!({
+                "task": "generate",
+                "model": generate.task.model,
+                "messages": [{"role": "user", "content": PROMPT}],
+                "max_new_tokens": GENERATE_TOKENS,
+                "decoding": {"mode": "greedy"},
+            });
+            requests.push(request(
+                &requester,
+                offered(&generate)?,
+                &generate,
+                job,
+                now,
+            )?);
+        }
     }
-    let split = client.split(&requester, jobs + 1, 5_000_000).await?;
+    let split = client.split(&requester, requests.len(), 5_000_000).await?;
     client.send(&split, 1).await?;
     let lock = client.lock(&requester, requests).await?;
     client.send(&lock, 1).await?;
     let ids = lock.job_ids.clone();
-    let cheat_id = ids[jobs];
+    let generate_id = ids[jobs];
+    let cheat_id = ids[jobs + 1];
     step(
         started,
         format!(
-            "locked {} jobs of {} NTX each in one transaction (fee {} ADA); job {} goes to the cheater",
+            "locked {} jobs in one transaction (fee {} ADA): {jobs} embeddings, generate job {}, and job {} for the cheater",
             ids.len(),
-            ntx(PRICE),
             super::common::ada(lock.fee()),
+            short(&generate_id),
             short(&cheat_id)
         ),
     );
@@ -431,13 +498,30 @@ async fn demo(args: Args) -> Result<(), CliError> {
     .map_err(|e| failed("the audit")(e.to_string()))?;
     let mut report = audit::check(&history, Network::Devnet);
     // Re-run every claimed and rejected job with the verifier's rule.
-    let checker = super::audit::Recheck::new(chain.clone(), std::slice::from_ref(&model.dir))?;
+    let checker = super::audit::Recheck::new(chain.clone(), &[model.dir.clone(), llm_dir.clone()])?;
     audit::recompute(&mut report, &checker).await;
     let html = out.join("audit.html");
     std::fs::write(&html, audit::render_html(&report))
         .map_err(|e| failed("the report")(e.to_string()))?;
     println!();
     print!("{}", audit::render_table(&report));
+    // Each paid job's answer, fetched from its Submit record's URL and checked
+    // against the result hash on chain.
+    println!();
+    let mut answers = Vec::new();
+    for job in report
+        .jobs
+        .iter()
+        .filter(|j| j.outcome == audit::Outcome::Claimed)
+    {
+        let a = super::job::verified_answer(&client, job).await?;
+        let what = match &a.answer {
+            Answer::Generate { .. } => format!("{PROMPT:?} →"),
+            Answer::Embed { .. } => "embeddings:".into(),
+        };
+        println!("answer {} {what} {}", &job.job_id[..12], a.answer.summary());
+        answers.push(serde_json::json!({"job_id": job.job_id, "answer": a.answer}));
+    }
     // (lovelace, settlement-asset units) at `w`'s address.
     let holdings = |w: &Wallet| -> (u64, u64) {
         devnet
@@ -459,6 +543,7 @@ async fn demo(args: Args) -> Result<(), CliError> {
         .iter()
         .map(|o| o.value.lovelace)
         .collect();
+    let earned = embed.price * jobs as u64 + generate.price;
     let summary = serde_json::json!({
         "model": model.name,
         "jobs": ids.len(),
@@ -467,12 +552,13 @@ async fn demo(args: Args) -> Result<(), CliError> {
         "audit_html": html.display().to_string(),
         "seconds": started.elapsed().as_secs_f64(),
         "provider": {"ntx_units": balance(&payout), "lovelace": lovelace(&payout),
-                     "expected_ntx_units": PRICE * jobs as u64,
-                     "expected_lovelace": deposits[..jobs].iter().sum::<u64>()},
+                     "expected_ntx_units": earned,
+                     "expected_lovelace": deposits[..=jobs].iter().sum::<u64>()},
         "cheater": {"ntx_units": balance(&cheat_payout), "lovelace": lovelace(&cheat_payout),
                     "expected_ntx_units": 0, "expected_lovelace": 0},
         "requester": {"ntx_units": balance(&requester),
-                      "expected_ntx_units": 100 * PRICE - PRICE * jobs as u64},
+                      "expected_ntx_units": 100 * PRICE - earned},
+        "answers": answers,
         "outcomes": report.jobs.iter().map(|j| serde_json::json!({
             "job_id": j.job_id, "outcome": format!("{:?}", j.outcome)})).collect::<Vec<_>>(),
     });
@@ -480,8 +566,9 @@ async fn demo(args: Args) -> Result<(), CliError> {
         .map_err(|e| failed("the summary")(e.to_string()))?;
     println!();
     println!(
-        "provider paid   {} NTX for {jobs} job(s)",
-        ntx(balance(&payout))
+        "provider paid   {} NTX for {} job(s)",
+        ntx(balance(&payout)),
+        jobs + 1
     );
     println!("cheater paid    {} NTX", ntx(balance(&cheat_payout)));
     println!(
@@ -573,4 +660,109 @@ async fn cheat(
     let submit = client.submit(agent, &escrow, hash, &url).await?;
     client.send(&submit, 1).await?;
     Ok(url)
+}
+
+/// The offer's payout address and agent key hash: whom a job with this choice pays.
+fn offered_party(choice: &Choice, network: Network) -> Result<(Address, [u8; 28]), CliError> {
+    let offer = &choice.provider.offer;
+    let payout = offer
+        .payout
+        .as_deref()
+        .and_then(|p| ntx_offchain::wallet::PaymentAddress::parse(p, network).ok())
+        .ok_or_else(|| CliError::Failed("the provider's offer has no payout address".into()))?;
+    let agent = offer
+        .key_hash()
+        .map_err(|e| failed("the provider's offer")(e.to_string()))?;
+    Ok((Address::from(payout.as_pallas()), agent))
+}
+
+/// A lock request: `job` for the party `to`, judged by `choice`'s verifiers at
+/// `choice`'s price, due 60 s from `now` and settled within 60 s after.
+fn request(
+    requester: &Wallet,
+    to: (Address, [u8; 28]),
+    choice: &Choice,
+    job: serde_json::Value,
+    now: u64,
+) -> Result<LockRequest, CliError> {
+    let verifiers: Vec<serde_json::Value> = choice
+        .verifiers
+        .iter()
+        .map(|v| serde_json::json!({"key": v.offer.key, "url": v.offer.url}))
+        .collect();
+    let doc = JobSpecDoc::parse(
+        serde_json::json!({"version": 1, "job": job, "verifiers": verifiers})
+            .to_string()
+            .as_bytes(),
+    )
+    .map_err(|e| failed("the job spec")(e.to_string()))?;
+    Ok(LockRequest {
+        terms: JobTerms {
+            requester: Address::from(requester.address().as_pallas()),
+            provider: to.0,
+            agent: to.1,
+            spec_hash: doc
+                .hash()
+                .map_err(|e| failed("the job spec")(e.to_string()))?,
+            price: choice.price,
+            verifiers: doc.verifier_keys(),
+            threshold: choice.threshold,
+            submit_by: now + 60_000,
+            settle_by: now + 120_000,
+        },
+        spec: SpecSource::Inline(
+            doc.canonical_bytes()
+                .map_err(|e| failed("the job spec")(e.to_string()))?,
+        ),
+    })
+}
+
+/// Polls the market until the provider and the three verifiers have live offers.
+async fn wait_for_offers(client: &EscrowClient, started: Instant) -> Result<Listing, CliError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listing = client.market().await?;
+        let providers = listing.of_role(OfferRole::Provider).count();
+        let verifiers = listing.of_role(OfferRole::Verifier).count();
+        if providers >= 1 && verifiers >= 3 {
+            step(
+                started,
+                format!(
+                    "market: {providers} provider and {verifiers} verifier offers on chain (one query of the registry)"
+                ),
+            );
+            return Ok(listing);
+        }
+        if Instant::now() > deadline {
+            return Err(CliError::Failed(format!(
+                "the agents' offers did not appear within 30 s ({providers} provider, {verifiers} verifier offers)"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The chat model's folder and its description.
+fn pick_llm(args: &Args, out: &Path) -> Result<(PathBuf, String), CliError> {
+    if let Some(dir) = &args.llm_dir {
+        if !dir.join(ntx_node_agent::GGUF_FILE).is_file() {
+            return Err(CliError::Usage(format!(
+                "--llm-dir {}: no {} there: give the folder holding the chat model's GGUF file",
+                dir.display(),
+                ntx_node_agent::GGUF_FILE
+            )));
+        }
+        return Ok((
+            dir.clone(),
+            format!("{} from {}", ntx_node_agent::GGUF_FILE, dir.display()),
+        ));
+    }
+    let dir = out.join("tiny-llama");
+    write_tiny_llama(&dir, &TinyLlama::default())
+        .map_err(|e| failed("tiny chat model")(e.to_string()))?;
+    Ok((
+        dir,
+        "the project's tiny llama (random weights; pass --llm-dir or set NTX_SMOLLM_DIR for SmolLM2)"
+            .into(),
+    ))
 }

@@ -2,6 +2,7 @@
 //! commands share their flags and errors through `common`.
 
 mod agent;
+mod ask;
 mod audit;
 mod bench;
 mod common;
@@ -9,6 +10,7 @@ mod demo;
 mod deploy;
 mod devnet;
 mod job;
+mod market;
 mod settle;
 mod wallet;
 
@@ -38,7 +40,11 @@ enum Command {
     Wallet(wallet::Args),
     /// Deploy the escrow on a network (once).
     Deploy(deploy::Args),
-    /// Lock, inspect, cancel and refund jobs.
+    /// Ask a question: a generate job through the market, answered and verified.
+    Ask(ask::Args),
+    /// The live offers of providers and verifiers.
+    Market(market::Args),
+    /// Run, follow, lock, inspect, cancel and refund jobs.
     Job(job::Args),
     /// Settle every escrow that is due (claims and refunds), as a keeper.
     Settle(settle::Args),
@@ -62,10 +68,12 @@ impl Cli {
             Command::Devnet(args) => devnet::run(args, &self.chain),
             Command::Wallet(args) => wallet::run(args, &self.chain),
             Command::Deploy(args) => deploy::run(args, &self.chain),
+            Command::Ask(args) => ask::run(args, &self.chain),
+            Command::Market(args) => market::run(args, &self.chain),
             Command::Job(args) => job::run(args, &self.chain),
             Command::Settle(args) => settle::run(args, &self.chain),
             Command::Audit(args) => audit::run(args, &self.chain),
-            Command::Agent(args) => agent::run(args, &self.chain).map_err(failed),
+            Command::Agent(args) => agent::run(args, &self.chain),
         }
     }
 }

@@ -41,7 +41,7 @@ pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
 }
 
 /// What a keeper can do with `escrow` now, and why not otherwise.
-async fn due(
+pub(in crate::cmd) async fn due(
     client: &EscrowClient,
     http: &reqwest::Client,
     escrow: &EscrowUtxo,

@@ -140,9 +140,15 @@ provider_url = "{}"
         )
     }
 
-    /// A provider (5 s submit margin, 30 s settle warning); writes its key file.
+    /// A provider (5 s submit margin, 30 s settle warning) whose policy accepts the
+    /// test verifiers ([`verifier_keys`]`(8)`) at any threshold and judging window,
+    /// and which publishes no offer; writes its key file.
     pub fn provider(&self, p: &ProviderToml<'_>) -> AgentConfig {
         let key = write_key(self.dir, p.key_name, p.key);
+        let accepted: Vec<String> = verifier_keys(8)
+            .iter()
+            .map(|k| format!("\"{}\"", hex::encode(k.public_key())))
+            .collect();
         let toml = format!(
             r#"{}
 [provider]
@@ -153,6 +159,13 @@ max_concurrent_jobs = {}
 public_url = "http://127.0.0.1:{}"
 submit_margin_secs = 5
 settle_warning_secs = 30
+
+[provider.policy]
+verifiers = [{}]
+min_judge_window_secs = 0
+
+[provider.offer]
+publish = false
 "#,
             self.common(p.state, p.port),
             key.display(),
@@ -160,6 +173,7 @@ settle_warning_secs = 30
             p.price_floor,
             p.max_concurrent_jobs,
             p.port,
+            accepted.join(", "),
         );
         AgentConfig::from_toml(&toml).expect("a provider config")
     }
@@ -174,6 +188,9 @@ settle_warning_secs = 30
 [verifier]
 key_file = "{}"
 public_url = "http://127.0.0.1:{port}"
+
+[verifier.offer]
+publish = false
 "#,
             self.common(&format!("{name}-state"), port),
             key.display(),

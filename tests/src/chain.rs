@@ -9,7 +9,7 @@ use ntx_offchain::chain::{
 use ntx_offchain::protocol::OutputReference;
 use ntx_offchain::tx::{TxOutput, Utxo};
 use ntx_offchain::{ExUnits, SlotConfig};
-use pallas_addresses::Address;
+use pallas_addresses::{Address, StakeAddress, StakePayload};
 use pallas_crypto::hash::Hash;
 use serde_json::Value as Json;
 
@@ -140,6 +140,28 @@ impl ChainProvider for DevnetChain {
             .iter()
             .map(|(r, cbor)| utxo(r, cbor))
             .collect()
+    }
+
+    async fn utxos_at_stake(&self, stake: &StakeAddress) -> Result<Vec<Utxo>, ChainError> {
+        let credential = match stake.payload() {
+            StakePayload::Stake(h) => ntx_devnet::Credential::Key(*h),
+            StakePayload::Script(h) => ntx_devnet::Credential::Script(*h),
+        };
+        let mut out = Vec::new();
+        for page in 0.. {
+            let rows = self
+                .devnet
+                .utxos_at_stake(&credential, stake.network().value(), 1000, page * 1000)
+                .map_err(|e| chain_error("utxos", e))?;
+            let n = rows.len();
+            for r in rows {
+                out.push(utxo(&r.out_ref, &r.cbor)?);
+            }
+            if n < 1000 {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     async fn utxos_at_with_asset(

@@ -474,6 +474,15 @@ pub fn agent_config_toml(config: &ntx_node_agent::AgentConfig) -> String {
             pr.submit_margin_secs,
             pr.settle_warning_secs,
         );
+        let keys: Vec<String> = pr.policy.verifiers.iter().map(|k| s(k)).collect();
+        text += &format!(
+            "\n[provider.policy]\nverifiers = [{}]\nany_live_verifier = {}\nmin_threshold = {}\nmin_judge_window_secs = {}\n",
+            keys.join(", "),
+            pr.policy.any_live_verifier,
+            pr.policy.min_threshold,
+            pr.policy.min_judge_window_secs,
+        );
+        text += &offer_toml("provider", &pr.offer);
     }
     if let Some(v) = &config.verifier {
         text += &format!(
@@ -481,6 +490,22 @@ pub fn agent_config_toml(config: &ntx_node_agent::AgentConfig) -> String {
             p(&v.key_file),
             s(&v.public_url),
         );
+        text += &offer_toml("verifier", &v.offer);
+    }
+    text
+}
+
+/// A role's `[….offer]` section.
+fn offer_toml(role: &str, o: &ntx_node_agent::OfferConfig) -> String {
+    let mut text = format!(
+        "\n[{role}.offer]\npublish = {}\nttl_secs = {}\ngenerate_price_per_token = {}\n",
+        o.publish, o.ttl_secs, o.generate_price_per_token
+    );
+    if let Some(p) = o.embed_price {
+        text += &format!("embed_price = {p}\n");
+    }
+    if let Some(p) = o.generate_price {
+        text += &format!("generate_price = {p}\n");
     }
     text
 }

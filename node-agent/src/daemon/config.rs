@@ -13,6 +13,8 @@ use std::str::FromStr;
 use ntx_offchain::Network;
 use serde::Deserialize;
 
+pub use super::market_config::{OfferConfig, PolicyConfig};
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -102,6 +104,12 @@ pub struct ProviderConfig {
     /// A submitted job without a quorum this close to `settle_by` is reported.
     #[serde(default = "default_settle_warning")]
     pub settle_warning_secs: u64,
+    /// Whom this provider lets judge its work (`[provider.policy]`).
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// What it advertises on chain (`[provider.offer]`).
+    #[serde(default)]
+    pub offer: OfferConfig,
 }
 
 /// The verifier role: re-checks submitted results and signs attestations.
@@ -113,6 +121,10 @@ pub struct VerifierConfig {
     pub key_file: PathBuf,
     /// This agent's URL as others reach it (what job specs list for this verifier).
     pub public_url: String,
+    /// What it advertises on chain (`[verifier.offer]`); fees and the deposit are
+    /// paid from the key's own enterprise address.
+    #[serde(default)]
+    pub offer: OfferConfig,
 }
 
 /// The whole configuration.
@@ -244,11 +256,14 @@ impl AgentConfig {
                 ));
             }
             check_url("provider.public_url", &p.public_url)?;
+            p.policy.policy()?;
+            p.offer.validate("provider")?;
             ntx_offchain::wallet::PaymentAddress::parse(&p.payout_address, self.chain.network)
                 .map_err(|e| ConfigError::Invalid(format!("provider.payout_address: {e}")))?;
         }
         if let Some(v) = &self.verifier {
             check_url("verifier.public_url", &v.public_url)?;
+            v.offer.validate("verifier")?;
         }
         if (self.provider.is_some() || self.verifier.is_some()) && self.models.is_empty() {
             return Err(ConfigError::Invalid(

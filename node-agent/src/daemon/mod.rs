@@ -6,7 +6,9 @@
 //! | `store` | [`Store`]: SQLite state (jobs with their [`Stage`], transactions, attestations) and result bytes |
 //! | `http` | the HTTP API: `/results/{hash}`, `/attestations/{job_id}`, `POST /attestations`, `/health`, `/jobs` |
 //! | `attest` | [`SignedAttestation`] (the JSON agents exchange), [`Tally`], [`collect_attestations`] |
-//! | `models` | [`ModelIndex`]: which configured directory holds a job's model files |
+//! | `models` | [`ModelIndex`]: which configured directory holds a job's model files, and which models it serves |
+//! | `market_config` | `[provider.policy]` and `[….offer]`: the verifier policy and the offer's prices and lifetime |
+//! | `offer` | the offer keeper: publishes the agent's offer when missing or stale, refreshes it before expiry |
 //! | `provider` | the provider loop: pick up, check, compute, submit, collect, claim (batched) |
 //! | `verifier` | the verifier loop: fetch, check, recompute, sign, serve, push |
 //!
@@ -18,7 +20,9 @@
 mod attest;
 mod config;
 mod http;
+mod market_config;
 mod models;
+mod offer;
 mod provider;
 mod store;
 mod verifier;
@@ -32,14 +36,16 @@ use std::time::{Duration, Instant};
 use ntx_offchain::builder::EscrowUtxo;
 use ntx_offchain::chain::{Blockfrost, ChainProvider};
 use ntx_offchain::client::{ClientError, DeploymentInfo, EscrowClient, JobSpecDoc, SpecSource};
+use ntx_offchain::market::OfferRole;
 use ntx_offchain::protocol::blake2b_256;
+use ntx_offchain::wallet::Wallet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use attest::{SignedAttestation, Tally, collect_attestations};
 pub use config::{
-    AgentConfig, CONFIG_ENV, ChainConfig, ConfigError, ENV_OVERRIDES, ProviderConfig,
-    VerifierConfig,
+    AgentConfig, CONFIG_ENV, ChainConfig, ConfigError, ENV_OVERRIDES, OfferConfig, PolicyConfig,
+    ProviderConfig, VerifierConfig,
 };
 pub use http::{HttpState, router};
 pub use models::ModelIndex;
@@ -401,6 +407,48 @@ pub async fn run_with(
                 .await
         })
     };
+    let mut keepers = Vec::new();
+    if let (Some(p), Some(cfg)) = (&provider, &config.provider)
+        && cfg.offer.publish
+    {
+        keepers.push(offer::OfferKeeper::new(
+            &ctx,
+            p.wallet().clone(),
+            OfferRole::Provider,
+            &cfg.public_url,
+            offer::task_offers(&ctx.models, &cfg.offer, cfg.price_floor),
+            Some(cfg.payout_address.clone()),
+            Some(p.policy().clone()),
+            &cfg.offer,
+            p.writer(),
+        ));
+    }
+    if let Some(cfg) = &config.verifier
+        && cfg.offer.publish
+    {
+        let wallet =
+            Wallet::from_skey_files(network, &cfg.key_file, None).map_err(|e| AgentError::Key {
+                role: "verifier",
+                path: cfg.key_file.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        keepers.push(offer::OfferKeeper::new(
+            &ctx,
+            wallet,
+            OfferRole::Verifier,
+            &cfg.public_url,
+            offer::task_offers(&ctx.models, &cfg.offer, 0),
+            None,
+            None,
+            &cfg.offer,
+            Arc::new(tokio::sync::Mutex::new(())),
+        ));
+    }
+    for keeper in keepers {
+        let keeper = Arc::new(keeper);
+        let ctx = ctx.clone();
+        tasks.spawn(async move { keeper.run(ctx).await });
+    }
     if let Some(p) = provider {
         let p = Arc::new(p);
         let ctx = ctx.clone();

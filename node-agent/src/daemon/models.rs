@@ -12,6 +12,18 @@ use crate::Hash32;
 #[derive(Debug, Clone, Default)]
 pub struct ModelIndex {
     dirs: Vec<(PathBuf, HashSet<[u8; 32]>)>,
+    served: Vec<ServedModel>,
+}
+
+/// A model a directory holds, as an offer names it: the task and the `model`
+/// value a job spec gives (`embed`: the three BERT files' hashes; `generate`:
+/// the GGUF file's hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedModel {
+    /// `embed` or `generate`.
+    pub task: &'static str,
+    /// The spec's `job.model`.
+    pub model: serde_json::Value,
 }
 
 impl ModelIndex {
@@ -19,21 +31,33 @@ impl ModelIndex {
     /// blocking thread). A directory that cannot be read is an error.
     pub fn scan(dirs: &[PathBuf]) -> std::io::Result<ModelIndex> {
         let mut out = Vec::new();
+        let mut served = Vec::new();
         for dir in dirs {
             let mut hashes = HashSet::new();
+            let mut named = std::collections::HashMap::new();
             let entries = std::fs::read_dir(dir).map_err(|e| {
                 std::io::Error::new(e.kind(), format!("model directory {}: {e}", dir.display()))
             })?;
             for entry in entries {
                 let path = entry?.path();
                 if path.is_file() {
-                    hashes.insert(Hash32::of_file(&path)?.0);
+                    let hash = Hash32::of_file(&path)?;
+                    hashes.insert(hash.0);
+                    if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+                        named.insert(name.to_string(), hash);
+                    }
                 }
             }
+            served.extend(served_by(&named));
             tracing::info!(dir = %dir.display(), files = hashes.len(), "model directory indexed");
             out.push((dir.clone(), hashes));
         }
-        Ok(ModelIndex { dirs: out })
+        Ok(ModelIndex { dirs: out, served })
+    }
+
+    /// The models the directories hold, for the agent's offer.
+    pub fn served(&self) -> &[ServedModel] {
+        &self.served
     }
 
     /// The directory holding every file `job` names in its `model` object (hex hashes
@@ -49,6 +73,35 @@ impl ModelIndex {
             .find(|(_, have)| wanted.iter().all(|h| have.contains(h)))
             .map(|(dir, _)| dir.as_path())
     }
+}
+
+/// What one directory's files (name → hash) serve.
+fn served_by(named: &std::collections::HashMap<String, Hash32>) -> Vec<ServedModel> {
+    let mut out = Vec::new();
+    if let (Some(w), Some(c), Some(t)) = (
+        named.get(crate::WEIGHTS_FILE),
+        named.get(crate::CONFIG_FILE),
+        named.get(crate::TOKENIZER_FILE),
+    ) {
+        let files = crate::BertFiles {
+            weights: *w,
+            config: *c,
+            tokenizer: *t,
+        };
+        if let Ok(model) = serde_json::to_value(files) {
+            out.push(ServedModel {
+                task: "embed",
+                model,
+            });
+        }
+    }
+    if let Some(g) = named.get(crate::GGUF_FILE) {
+        out.push(ServedModel {
+            task: "generate",
+            model: serde_json::Value::String(g.to_hex()),
+        });
+    }
+    out
 }
 
 fn collect_hashes(v: &serde_json::Value, out: &mut Vec<[u8; 32]>) {

@@ -9,7 +9,9 @@
 //! pushes; a quorum of Accepts) `claiming` → `paid`.
 //!
 //! A job is refused (recorded with the reason, nothing submitted) when its datum pays
-//! another payout address, its price is under the floor, too little time is left before
+//! another payout address, its price is under the floor (or, once the spec is read,
+//! under the offer's price for its task), its verifiers, threshold or judging window
+//! break the provider's verifier policy (checked first, before anything is fetched), too little time is left before
 //! `submit_by` for the estimated inference, its spec does not match its hash or cannot
 //! be parsed, no configured model directory holds its model, or the engine refuses it.
 //! Transactions from the agent's wallet are built and sent one at a time (so two never
@@ -18,7 +20,7 @@
 //! that exceed the limits): under load a provider sends about one Claim per block
 //! instead of one per job.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -26,7 +28,8 @@ use std::time::{Duration, Instant};
 use ntx_offchain::Network;
 use ntx_offchain::builder::EscrowUtxo;
 use ntx_offchain::chain::ChainError;
-use ntx_offchain::client::ClientError;
+use ntx_offchain::client::{ClientError, JobSpecDoc};
+use ntx_offchain::market::{VerifierPolicy, verifier_keys};
 use ntx_offchain::protocol::{self, JobState, Settlement};
 use ntx_offchain::wallet::{PaymentAddress, Wallet};
 use tokio::sync::Mutex as AsyncMutex;
@@ -49,6 +52,7 @@ const GIVE_UP: GiveUp = GiveUp {
 
 pub(crate) struct Provider {
     cfg: ProviderConfig,
+    policy: VerifierPolicy,
     network: Network,
     wallet: Wallet,
     payout: protocol::Address,
@@ -75,7 +79,14 @@ impl Provider {
             })?;
         let payout = PaymentAddress::parse(&cfg.payout_address, network)
             .map_err(|e| super::ConfigError::Invalid(format!("provider.payout_address: {e}")))?;
+        let policy = cfg.policy.policy()?;
+        if policy.listed_keys().is_empty() && !policy.needs_market() {
+            tracing::warn!(
+                "provider.policy lists no verifiers: every job will be refused; list the verifiers you trust or set any_live_verifier = true"
+            );
+        }
         Ok(Provider {
+            policy,
             payout: protocol::Address::from(payout.as_pallas()),
             wallet,
             cfg,
@@ -87,6 +98,21 @@ impl Provider {
             retry_after: Backoff::new(Duration::from_secs(2)),
             ms_per_input: AtomicU64::new(DEFAULT_MS_PER_INPUT),
         })
+    }
+
+    /// The agent's wallet (its key is the datum's `agent` and the offer's key).
+    pub fn wallet(&self) -> &Wallet {
+        &self.wallet
+    }
+
+    /// The wallet's one-transaction-at-a-time lock.
+    pub fn writer(&self) -> Arc<AsyncMutex<()>> {
+        self.writer.clone()
+    }
+
+    /// The verifier policy this provider enforces.
+    pub fn policy(&self) -> &VerifierPolicy {
+        &self.policy
     }
 
     pub async fn run(self: Arc<Self>, ctx: Arc<Ctx>) {
@@ -104,6 +130,7 @@ impl Provider {
             .filter(|e| e.datum.agent == key)
             .map(|e| (e.datum.job_id, e))
             .collect();
+        let mut new = Vec::new();
         for (id, escrow) in &mine {
             if ctx
                 .store
@@ -111,7 +138,20 @@ impl Provider {
                 .map_err(|e| e.to_string())?
                 .is_none()
             {
-                self.consider(ctx, escrow, now).map_err(|e| e.to_string())?;
+                new.push(escrow);
+            }
+        }
+        if !new.is_empty() {
+            // Only an "any live verifier" policy needs the market to decide.
+            let live = if self.policy.needs_market() {
+                let listing = ctx.client.market().await.map_err(|e| e.to_string())?;
+                verifier_keys(listing.offers.iter().map(|o| &o.offer))
+            } else {
+                BTreeSet::new()
+            };
+            for escrow in new {
+                self.consider(ctx, escrow, now, &live)
+                    .map_err(|e| e.to_string())?;
             }
         }
         let mut claims = Vec::new();
@@ -151,7 +191,15 @@ impl Provider {
     }
 
     /// First sight of an escrow addressed to this agent: accept or refuse it.
-    fn consider(&self, ctx: &Ctx, escrow: &EscrowUtxo, now: u64) -> Result<(), super::StoreError> {
+    /// `live` holds the keys of the live verifier offers (read only for an "any live
+    /// verifier" policy). Nothing is fetched or computed for a refused job.
+    fn consider(
+        &self,
+        ctx: &Ctx,
+        escrow: &EscrowUtxo,
+        now: u64,
+        live: &BTreeSet<[u8; 32]>,
+    ) -> Result<(), super::StoreError> {
         let d = &escrow.datum;
         let mut rec = JobRecord::new(
             d.job_id,
@@ -179,6 +227,13 @@ impl Provider {
             Some(format!(
                 "price {} is under the floor {}",
                 d.price, self.cfg.price_floor
+            ))
+        } else if let Err(violation) =
+            self.policy
+                .check(&d.verifiers, d.threshold, d.submit_by, d.settle_by, live)
+        {
+            Some(format!(
+                "the job breaks this provider's verifier policy: {violation}"
             ))
         } else if now + self.cfg.submit_margin_secs * 1000 >= d.submit_by {
             Some(format!(
@@ -402,6 +457,34 @@ impl Provider {
         Ok(())
     }
 
+    /// Refuses a job priced under what this provider's offer asks for its task.
+    fn check_price(&self, doc: &JobSpecDoc, price: u64) -> Result<(), Problem> {
+        let task = doc
+            .job
+            .get("task")
+            .and_then(|t| t.as_str())
+            .unwrap_or_default();
+        let tokens = doc
+            .job
+            .get("max_new_tokens")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        let offer = &self.cfg.offer;
+        let asked = match task {
+            "generate" => offer
+                .generate_price
+                .unwrap_or(self.cfg.price_floor)
+                .saturating_add(offer.generate_price_per_token.saturating_mul(tokens)),
+            _ => offer.embed_price.unwrap_or(self.cfg.price_floor),
+        };
+        if price < asked {
+            return Err(Problem::Refuse(format!(
+                "price {price} is under this provider's price {asked} for a {task} job"
+            )));
+        }
+        Ok(())
+    }
+
     /// Fetches and checks the spec, runs inference on the blocking pool, stores the bytes.
     async fn compute(
         &self,
@@ -410,6 +493,7 @@ impl Provider {
         escrow: EscrowUtxo,
     ) -> Result<(), Problem> {
         let (doc, job) = ctx.spec(&escrow).await?;
+        self.check_price(&doc, escrow.datum.price)?;
         let dir = ctx.model_dir(&doc)?;
         let inputs = doc
             .job

@@ -186,6 +186,8 @@ pub struct JobReport {
     pub lock_slot: Option<u64>,
     /// The Submit transaction (hex).
     pub submit_tx: Option<String>,
+    /// The Submit's slot.
+    pub submit_slot: Option<u64>,
     /// The submitted result hash (hex).
     pub result_hash: Option<String>,
     /// The settlement transaction (hex).
@@ -289,7 +291,7 @@ struct Job {
     amount: u64,
     lock: Option<([u8; 32], u64)>,
     mints: u32,
-    submit: Option<([u8; 32], [u8; 32])>,
+    submit: Option<([u8; 32], [u8; 32], u64)>,
     settle: Option<([u8; 32], u64, Outcome, usize)>,
     burns: u32,
 }
@@ -697,7 +699,7 @@ impl<'h> Checker<'h> {
             self.finding(Rule::Submit, Some(&id), Some(&tx.id), p);
         }
         if let Some(job) = self.job_mut(&id) {
-            job.submit = Some((tx.id, result_hash));
+            job.submit = Some((tx.id, result_hash, tx.slot));
         }
     }
 
@@ -972,7 +974,7 @@ impl<'h> Checker<'h> {
             }
             add_job(&mut totals, outcome, j.amount);
             let result_hash = match (&j.submit, &d.state) {
-                (Some((_, h)), _) => Some(hex32(h)),
+                (Some((_, h, _)), _) => Some(hex32(h)),
                 (None, JobState::Submitted { result_hash }) => Some(hex32(result_hash)),
                 _ => None,
             };
@@ -989,7 +991,8 @@ impl<'h> Checker<'h> {
                 settle_by: d.settle_by,
                 lock_tx: j.lock.map(|(t, _)| hex32(&t)),
                 lock_slot: j.lock.map(|(_, s)| s),
-                submit_tx: j.submit.map(|(t, _)| hex32(&t)),
+                submit_tx: j.submit.map(|(t, ..)| hex32(&t)),
+                submit_slot: j.submit.map(|(.., s)| s),
                 result_hash,
                 settle_tx: j.settle.map(|(t, ..)| hex32(&t)),
                 settle_slot: j.settle.map(|(_, s, ..)| s),

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use pallas_addresses::Address;
+use pallas_addresses::{Address, StakeAddress};
 use reqwest::{Method, StatusCode};
 use serde_json::Value as Json;
 use tokio::time::Instant;
@@ -452,6 +452,15 @@ impl ChainProvider for Blockfrost {
 
     async fn utxos_at(&self, address: &Address) -> Result<Vec<Utxo>, ChainError> {
         let path = format!("/addresses/{}/utxos", Self::address_text(address)?);
+        let items = self.get_pages(&path).await?;
+        self.to_utxos(&path, &items, None).await
+    }
+
+    async fn utxos_at_stake(&self, stake: &StakeAddress) -> Result<Vec<Utxo>, ChainError> {
+        let text = stake.to_bech32().map_err(|e| {
+            ChainError::Config(format!("cannot write the stake address as bech32: {e}"))
+        })?;
+        let path = format!("/accounts/{text}/utxos");
         let items = self.get_pages(&path).await?;
         self.to_utxos(&path, &items, None).await
     }

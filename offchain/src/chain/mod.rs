@@ -23,7 +23,7 @@ mod retry;
 
 use std::time::Duration;
 
-use pallas_addresses::Address;
+use pallas_addresses::{Address, StakeAddress};
 use tokio_util::sync::CancellationToken;
 
 pub use blockfrost::{Blockfrost, PROJECT_ID_ENV};
@@ -407,6 +407,10 @@ pub trait ChainProvider: Send + Sync {
 
     /// Every UTxO at `address` (all pages; empty for an address never seen).
     async fn utxos_at(&self, address: &Address) -> Result<Vec<Utxo>, ChainError>;
+
+    /// Every UTxO at any address whose stake part is `stake` (all pages; empty for
+    /// a credential never seen). Blockfrost: `/accounts/{stake_address}/utxos`.
+    async fn utxos_at_stake(&self, stake: &StakeAddress) -> Result<Vec<Utxo>, ChainError>;
 
     /// The UTxOs at `address` that hold some of one asset (all pages).
     async fn utxos_at_with_asset(

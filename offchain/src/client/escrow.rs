@@ -27,7 +27,7 @@ pub const RESEND_AFTER: Duration = Duration::from_secs(10);
 pub const COLLATERAL_LOVELACE: u64 = 5_000_000;
 
 /// Lovelace set aside for a transaction's fee when selecting coins.
-const FEE_ALLOWANCE: u64 = 3_000_000;
+pub(super) const FEE_ALLOWANCE: u64 = 3_000_000;
 
 /// One job to lock: its terms and where its spec is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,7 +245,7 @@ impl EscrowClient {
 
     /// Evaluates, balances and signs (or, [`EscrowClient::unsigned`], sizes
     /// the fee for `signers`' witnesses without signing).
-    fn finish(
+    pub(super) fn finish(
         &self,
         draft: Draft,
         change: &[u8],
@@ -333,10 +333,13 @@ impl EscrowClient {
     /// and has not yet seen confirmed.
     pub async fn wallet_utxos(&self, wallet: &Wallet) -> Result<Vec<Utxo>, ClientError> {
         check_wallet_network(wallet, self.network())?;
-        let utxos = self
-            .chain
-            .utxos_at(&pallas_address(&wallet.address().to_bytes())?)
-            .await?;
+        self.unspent_at(&wallet.address().to_bytes()).await
+    }
+
+    /// The UTxOs at `address` (raw bytes), less those spent by transactions this
+    /// client sent and has not yet seen confirmed.
+    pub(super) async fn unspent_at(&self, address: &[u8]) -> Result<Vec<Utxo>, ClientError> {
+        let utxos = self.chain.utxos_at(&pallas_address(address)?).await?;
         let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         Ok(utxos
             .into_iter()
@@ -846,19 +849,29 @@ impl EscrowClient {
         if escrow.datum.state == crate::protocol::JobState::Locked {
             return Ok(None);
         }
-        let json = self
-            .record_json(&escrow.utxo.reference.transaction_id)
-            .await?;
+        self.submit_record_in(&escrow.utxo.reference.transaction_id, &escrow.datum.job_id)
+            .await
+            .map(Some)
+    }
+
+    /// The submit record that transaction `tx` carries for `job_id` (also for a
+    /// settled job, whose Submit is found in its history).
+    pub async fn submit_record_in(
+        &self,
+        tx: &TxId,
+        job_id: &[u8; 32],
+    ) -> Result<SubmitRecord, ClientError> {
+        let json = self.record_json(tx).await?;
         let record =
             SubmitRecord::from_json(&json).map_err(|e| ClientError::Record(e.to_string()))?;
-        if record.job_id != escrow.datum.job_id {
+        if record.job_id != *job_id {
             return Err(ClientError::Record(format!(
                 "the submit record names job {}, not {}",
                 hex::encode(record.job_id),
-                hex::encode(escrow.datum.job_id)
+                hex::encode(job_id)
             )));
         }
-        Ok(Some(record))
+        Ok(record)
     }
 
     async fn record_json(&self, tx: &TxId) -> Result<serde_json::Value, ClientError> {

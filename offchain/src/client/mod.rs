@@ -4,6 +4,9 @@
 //!   [`crate::chain::ChainProvider`], scan the escrow address (dust skipped),
 //!   and build, sign and send Lock, Submit, Settle (largest batch that fits)
 //!   and Cancel, with coin selection and collateral chosen or created.
+//! - Offers: [`EscrowClient::market`] reads the live offers,
+//!   [`EscrowClient::publish_offer`] and [`EscrowClient::withdraw_offer`] put
+//!   one up or take it down (`offers`).
 //! - [`DeploymentInfo`]: the deployment file `ntx deploy` writes.
 //! - [`JobSpecDoc`], [`canonical_json`]: job specs and their canonical bytes
 //!   (RFC 8785), which `spec_hash` covers.
@@ -13,7 +16,9 @@
 mod deployment;
 mod error;
 mod escrow;
+mod offers;
 mod record;
+mod result;
 mod spec;
 
 pub use deployment::{DeploymentInfo, parse_output_reference};
@@ -22,7 +27,9 @@ pub use escrow::{
     COLLATERAL_LOVELACE, EscrowClient, EscrowScan, LockRequest, Prepared, RESEND_AFTER,
     TX_VALIDITY_MS,
 };
+pub use offers::MAX_SWEPT;
 pub use record::{
     LockRecord, METADATA_LABEL, RECORD_VERSION, RecordError, SpecSource, SubmitRecord,
 };
+pub use result::{MAX_RESULT_BYTES, RESULT_TIME_BUDGET, ResultFetchError, fetch_result};
 pub use spec::{JobSpecDoc, SPEC_VERSION, SpecError, VerifierEndpoint, canonical_json};

@@ -1,4 +1,13 @@
-//! `ntx job lock|show|list|cancel|refund`: a requester's jobs.
+//! `ntx job run|status|result|lock|show|list|cancel|refund`: a requester's jobs.
+
+mod history;
+mod request;
+mod run;
+mod wait;
+
+pub use history::verified_answer;
+pub use request::{RequestArgs, TaskKind};
+pub use run::{Args as RunArgs, run as run_job};
 
 use std::path::PathBuf;
 
@@ -8,7 +17,7 @@ use ntx_offchain::client::{EscrowClient, JobSpecDoc, LockRequest, SpecSource};
 use ntx_offchain::protocol::{Address, JobState, Settlement};
 use ntx_offchain::wallet::PaymentAddress;
 
-use super::common::{
+use crate::cmd::common::{
     ChainArgs, CliError, TxArgs, WalletArgs, block_on, describe_tx, load_wallet, ntx,
     parse_duration_ms, parse_job_id, parse_ntx, usage,
 };
@@ -22,7 +31,23 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Lock NTX in an escrow for one job.
+    /// Find a provider and verifiers in the market, lock, wait, and print the
+    /// verified answer.
+    Run(Box<RunArgs>),
+    /// A job's whole history from the chain (settled jobs too).
+    Status {
+        /// The job id (hex).
+        job_id: String,
+    },
+    /// Fetch a job's result and check it against the result hash on chain.
+    Result {
+        /// The job id (hex).
+        job_id: String,
+        /// Also write the answer (its text form) to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Lock NTX in an escrow for one job whose parties you name.
     Lock(LockArgs),
     /// Show one job's escrow.
     Show {
@@ -99,6 +124,9 @@ pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
     let chain = chain.clone();
     block_on(async move {
         match args.command {
+            Command::Run(run_args) => run::run(&chain, *run_args).await,
+            Command::Status { job_id } => history::status(&chain, &job_id).await,
+            Command::Result { job_id, out } => history::result(&chain, &job_id, out).await,
             Command::Lock(lock_args) => lock(&chain, lock_args).await,
             Command::Show { job_id } => show(&chain, &job_id).await,
             Command::List { party } => list(&chain, party).await,
@@ -245,7 +273,7 @@ async fn show(chain: &ChainArgs, job_id: &str) -> Result<(), CliError> {
             json["state"].as_str().unwrap_or(""),
             json["result_hash"].as_str().map(|h| format!(" (result {h})")).unwrap_or_default(),
             ntx(escrow.datum.price),
-            super::common::ada(escrow.utxo.output.value.lovelace),
+            crate::cmd::common::ada(escrow.utxo.output.value.lovelace),
             json["requester"].as_str().unwrap_or(""),
             json["provider"].as_str().unwrap_or(""),
             json["agent"].as_str().unwrap_or(""),

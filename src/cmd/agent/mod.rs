@@ -1,5 +1,8 @@
 //! `ntx agent run --config agent.toml`: the provider / verifier daemon
-//! (`ntx_node_agent::run_agent`) until Ctrl-C or SIGTERM.
+//! (`ntx_node_agent::run_agent`) until Ctrl-C or SIGTERM; `ntx agent offer`:
+//! its offers on chain (`offer.rs`).
+
+mod offer;
 
 use std::path::PathBuf;
 
@@ -28,11 +31,19 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Show the agent's offers on chain, or take them down with --withdraw.
+    Offer(offer::Args),
 }
 
 /// Runs `ntx agent`.
-pub fn run(args: Args, chain: &super::common::ChainArgs) -> miette::Result<()> {
-    let Command::Run { config } = args.command;
+pub fn run(args: Args, chain: &super::common::ChainArgs) -> Result<(), super::CliError> {
+    match args.command {
+        Command::Run { config } => run_agent(config, chain).map_err(super::failed),
+        Command::Offer(args) => offer::run(args, chain),
+    }
+}
+
+fn run_agent(config: Option<PathBuf>, chain: &super::common::ChainArgs) -> miette::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
