@@ -30,6 +30,7 @@ pub mod builder;
 pub mod chain;
 pub mod client;
 pub mod evaluate;
+pub mod fetch;
 pub mod market;
 pub mod network;
 pub mod protocol;

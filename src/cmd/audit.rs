@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use ntx_offchain::Blueprint;
 use ntx_offchain::audit::{self, SlotRange, Target};
 use ntx_offchain::chain::Blockfrost;
+use ntx_offchain::fetch::{AddressPolicy, Limit, PeerFetcher};
 
 use super::common::{ChainArgs, CliError, parse_asset};
 
@@ -49,14 +50,16 @@ pub(crate) struct Recheck {
     chain: std::sync::Arc<dyn ntx_offchain::chain::ChainProvider>,
     models: ntx_node_agent::ModelIndex,
     engine: std::sync::Arc<ntx_node_agent::Engine>,
-    http: reqwest::Client,
+    fetcher: PeerFetcher,
 }
 
 impl Recheck {
-    /// A checker reading `chain`, with the models in `model_dirs`.
+    /// A checker reading `chain`, with the models in `model_dirs`, fetching specs
+    /// and results under `policy`.
     pub(crate) fn new(
         chain: std::sync::Arc<dyn ntx_offchain::chain::ChainProvider>,
         model_dirs: &[PathBuf],
+        policy: AddressPolicy,
     ) -> Result<Recheck, CliError> {
         let models = ntx_node_agent::ModelIndex::scan(model_dirs)
             .map_err(|e| usage(format!("--model-dir: {e}")))?;
@@ -66,7 +69,7 @@ impl Recheck {
             chain,
             models,
             engine: std::sync::Arc::new(engine),
-            http: reqwest::Client::new(),
+            fetcher: PeerFetcher::new(policy),
         })
     }
 
@@ -85,20 +88,11 @@ impl Recheck {
             .ok_or_else(|| format!("transaction {tx} has no ntx-escrow record"))
     }
 
-    async fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
-        let response = self
-            .http
-            .get(url)
-            .timeout(std::time::Duration::from_secs(20))
-            .send()
+    async fn fetch(&self, url: &str, limit: Limit) -> Result<Vec<u8>, String> {
+        self.fetcher
+            .get(url, limit)
             .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| format!("{url}: {e}"))?;
-        Ok(response
-            .bytes()
-            .await
-            .map_err(|e| format!("{url}: {e}"))?
-            .to_vec())
+            .map_err(|e| e.to_string())
     }
 
     async fn run(&self, job: &audit::JobReport) -> Result<ntx_node_agent::Verdict, String> {
@@ -113,7 +107,7 @@ impl Recheck {
             .ok_or("the lock record does not name the job")?
         {
             SpecSource::Inline(bytes) => bytes.clone(),
-            SpecSource::Url(url) => self.fetch(url).await?,
+            SpecSource::Url(url) => self.fetch(url, Limit::SPEC).await?,
         };
         if hex::encode(ntx_offchain::protocol::blake2b_256(&spec)) != job.spec_hash {
             return Err("the spec does not hash to the datum's spec_hash".into());
@@ -126,7 +120,7 @@ impl Recheck {
             .to_path_buf();
         let spec =
             ntx_node_agent::JobSpec::from_json(&doc.job.to_string()).map_err(|e| e.to_string())?;
-        let bytes = self.fetch(&submit.result_url).await?;
+        let bytes = self.fetch(&submit.result_url, Limit::RESULT).await?;
         let hash: ntx_node_agent::Hash32 = job
             .result_hash
             .as_deref()
@@ -226,7 +220,11 @@ pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
         })?;
     let mut report = audit::check(&history, network);
     if args.recompute {
-        let checker = Recheck::new(std::sync::Arc::new(provider), &args.model_dir)?;
+        let checker = Recheck::new(
+            std::sync::Arc::new(provider),
+            &args.model_dir,
+            AddressPolicy::default_for(network),
+        )?;
         eprintln!("re-running the claimed and rejected jobs …");
         runtime.block_on(audit::recompute(&mut report, &checker));
     }

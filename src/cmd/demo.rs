@@ -11,6 +11,7 @@
 //! to paid or refunded; the run prints each paid job's answer, checked against
 //! the result hash on chain, and ends with the audit of every settlement.
 
+use ntx_offchain::fetch::{AddressPolicy, PeerFetcher};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -418,7 +419,7 @@ async fn demo(args: Args) -> Result<(), CliError> {
 
     // Follow every job until it is settled.
     let mut states: Vec<&str> = vec!["locked"; ids.len()];
-    let http = reqwest::Client::new();
+    let http = PeerFetcher::new(AddressPolicy::AllowPrivate);
     let deadline = Instant::now() + PATIENCE;
     let mut refunded = false;
     loop {
@@ -498,7 +499,11 @@ async fn demo(args: Args) -> Result<(), CliError> {
     .map_err(|e| failed("the audit")(e.to_string()))?;
     let mut report = audit::check(&history, Network::Devnet);
     // Re-run every claimed and rejected job with the verifier's rule.
-    let checker = super::audit::Recheck::new(chain.clone(), &[model.dir.clone(), llm_dir.clone()])?;
+    let checker = super::audit::Recheck::new(
+        chain.clone(),
+        &[model.dir.clone(), llm_dir.clone()],
+        AddressPolicy::AllowPrivate,
+    )?;
     audit::recompute(&mut report, &checker).await;
     let html = out.join("audit.html");
     std::fs::write(&html, audit::render_html(&report))

@@ -8,6 +8,7 @@
 //! reported and the next round tries again: a watching keeper never gives up on
 //! a payout, and cannot pay one twice (each escrow can be spent once).
 
+use ntx_offchain::fetch::{AddressPolicy, PeerFetcher};
 use std::time::Duration;
 
 use ntx_node_agent::{Tally, collect_attestations};
@@ -43,7 +44,7 @@ pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
 /// What a keeper can do with `escrow` now, and why not otherwise.
 pub(in crate::cmd) async fn due(
     client: &EscrowClient,
-    http: &reqwest::Client,
+    http: &PeerFetcher,
     escrow: &EscrowUtxo,
     now_ms: u64,
 ) -> Result<Settlement, String> {
@@ -107,7 +108,7 @@ async fn settle(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
     }
     let wallet = args.wallet.load(chain.network)?;
     let client = args.tx.client(chain.client().await?);
-    let http = reqwest::Client::new();
+    let http = PeerFetcher::new(AddressPolicy::default_for(chain.network));
     let Some(every) = every else {
         let settled = round(&args, chain, &wallet, &client, &http).await?;
         if settled == 0 && !chain.json {
@@ -148,7 +149,7 @@ async fn round(
     chain: &ChainArgs,
     wallet: &Wallet,
     client: &EscrowClient,
-    http: &reqwest::Client,
+    http: &PeerFetcher,
 ) -> Result<usize, CliError> {
     let now_ms = client.slot_time(client.now_slot().await?);
     let scan = client.scan().await?;

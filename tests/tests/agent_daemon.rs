@@ -6,6 +6,7 @@
 //!
 //! Set `RUST_LOG=ntx_node_agent=debug` to watch the agents.
 
+use ntx_offchain::fetch::{AddressPolicy, PeerFetcher};
 use std::ops::Deref;
 use std::time::Duration;
 
@@ -110,7 +111,12 @@ async fn a_job_is_computed_verified_and_paid_without_a_human() {
     let script = w.client.deployment().script.hash();
     let tally = w
         .wait_for("three attestations served", || async {
-            let served = collect_attestations(&http, &w.verifier_urls(), &job_id).await;
+            let served = collect_attestations(
+                &PeerFetcher::new(AddressPolicy::AllowPrivate),
+                &w.verifier_urls(),
+                &job_id,
+            )
+            .await;
             (served.len() == 3).then(|| Tally::of(&served, &script, &job_id, &result_hash, &keys))
         })
         .await;
@@ -209,10 +215,14 @@ async fn a_cheating_provider_is_rejected_and_the_requester_refunded() {
     // The verifiers reject it; anyone can then refund the requester with their attestations.
     let keys: Vec<[u8; 32]> = w.verifier_keys.iter().map(|k| k.public_key()).collect();
     let script = w.client.deployment().script.hash();
-    let http = reqwest::Client::new();
     let tally = w
         .wait_for("every verifier's attestation", || async {
-            let served = collect_attestations(&http, &w.verifier_urls(), &job_id).await;
+            let served = collect_attestations(
+                &PeerFetcher::new(AddressPolicy::AllowPrivate),
+                &w.verifier_urls(),
+                &job_id,
+            )
+            .await;
             (served.len() == 3).then(|| Tally::of(&served, &script, &job_id, &hash, &keys))
         })
         .await;

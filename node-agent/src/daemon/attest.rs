@@ -13,8 +13,7 @@
 //! Receivers check every signature before using it: one bad signature in a settlement
 //! fails the whole transaction.
 
-use std::time::Duration;
-
+use ntx_offchain::fetch::{Limit, PeerFetcher};
 use ntx_offchain::protocol::{
     Attestation, Verdict, attestation_message, sign_attestation, verify_attestation,
 };
@@ -147,11 +146,12 @@ impl Tally {
     }
 }
 
-/// Fetches `GET {url}/attestations/{job_id}` from every URL at once; unreachable agents
-/// and unreadable answers are skipped (logged), so one offline verifier never blocks the
-/// others. Signatures are not checked here: use [`Tally::of`].
+/// Fetches `GET {url}/attestations/{job_id}` from every URL at once, each within
+/// [`Limit::ATTESTATIONS`] and `fetcher`'s address policy; unreachable agents and
+/// unreadable answers are skipped (logged), so one offline or slow verifier never
+/// blocks the others. Signatures are not checked here: use [`Tally::of`].
 pub async fn collect_attestations(
-    http: &reqwest::Client,
+    fetcher: &PeerFetcher,
     urls: &[String],
     job_id: &[u8; 32],
 ) -> Vec<SignedAttestation> {
@@ -159,16 +159,10 @@ pub async fn collect_attestations(
     let mut requests = tokio::task::JoinSet::new();
     for base in urls {
         let url = format!("{}/attestations/{job}", base.trim_end_matches('/'));
-        let http = http.clone();
+        let fetcher = fetcher.clone();
         requests.spawn(async move {
-            let answer = http
-                .get(&url)
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await
-                .and_then(reqwest::Response::error_for_status);
-            match answer {
-                Ok(response) => match response.json::<Vec<SignedAttestation>>().await {
+            match fetcher.get(&url, Limit::ATTESTATIONS).await {
+                Ok(body) => match serde_json::from_slice::<Vec<SignedAttestation>>(&body) {
                     Ok(list) => list,
                     Err(e) => {
                         tracing::debug!(%url, error = %e, "unreadable attestations");

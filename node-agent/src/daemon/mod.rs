@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use ntx_offchain::builder::EscrowUtxo;
 use ntx_offchain::chain::{Blockfrost, ChainProvider};
 use ntx_offchain::client::{ClientError, DeploymentInfo, EscrowClient, JobSpecDoc, SpecSource};
+use ntx_offchain::fetch::{AddressPolicy, Limit, PeerFetcher};
 use ntx_offchain::market::OfferRole;
 use ntx_offchain::protocol::blake2b_256;
 use ntx_offchain::wallet::Wallet;
@@ -88,9 +89,6 @@ pub enum AgentError {
     },
 }
 
-/// Largest spec or result the agent downloads.
-const MAX_DOWNLOAD: usize = 256 << 20;
-
 /// What the provider and verifier loops share.
 pub(crate) struct Ctx {
     pub client: EscrowClient,
@@ -98,6 +96,7 @@ pub(crate) struct Ctx {
     pub engine: Arc<Engine>,
     pub models: ModelIndex,
     pub http: reqwest::Client,
+    pub fetcher: PeerFetcher,
     pub script_hash: [u8; 28],
     pub poll: Duration,
     pub cancel: CancellationToken,
@@ -121,30 +120,16 @@ impl Ctx {
         });
     }
 
-    /// Downloads `url` (at most [`MAX_DOWNLOAD`] bytes).
-    pub async fn download(&self, url: &str) -> Result<Vec<u8>, String> {
-        let response = self
-            .http
-            .get(url)
-            .timeout(Duration::from_secs(60))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_DOWNLOAD as u64)
-        {
-            return Err(format!("GET {url}: larger than {MAX_DOWNLOAD} bytes"));
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        if bytes.len() > MAX_DOWNLOAD {
-            return Err(format!("GET {url}: larger than {MAX_DOWNLOAD} bytes"));
-        }
-        Ok(bytes.to_vec())
+    /// Downloads `url`, a URL from chain data, within `limit` and the agent's
+    /// address policy (docs/SECURITY.md, "Off-chain attackers").
+    pub async fn download(&self, url: &str, limit: Limit) -> Result<Vec<u8>, Problem> {
+        self.fetcher.get(url, limit).await.map_err(|e| {
+            if e.is_final() {
+                Problem::Refuse(e.to_string())
+            } else {
+                Problem::Retry(e.to_string())
+            }
+        })
     }
 
     /// The job's spec: fetched from the lock record (inline or by URL), its hash
@@ -156,7 +141,7 @@ impl Ctx {
         })?;
         let bytes = match source {
             SpecSource::Inline(bytes) => bytes,
-            SpecSource::Url(url) => self.download(&url).await.map_err(Problem::Retry)?,
+            SpecSource::Url(url) => self.download(&url, Limit::SPEC).await?,
         };
         let actual = blake2b_256(&bytes);
         if actual != escrow.datum.spec_hash {
@@ -377,6 +362,7 @@ pub async fn run_with(
                 context: "setting up HTTP".into(),
                 error: std::io::Error::other(e.to_string()),
             })?,
+        fetcher: PeerFetcher::new(AddressPolicy::default_for(config.chain.network)),
         script_hash,
         poll: Duration::from_millis(config.poll_interval_ms),
         cancel: cancel.clone(),

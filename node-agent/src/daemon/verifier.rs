@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ntx_offchain::builder::EscrowUtxo;
+use ntx_offchain::fetch::Limit;
 use ntx_offchain::protocol::{JobState, Verdict as ChainVerdict};
 use ntx_offchain::wallet::{KeyRole, Signer, SigningKey};
 
@@ -147,10 +148,7 @@ impl Verifier {
             .map_err(|e| Problem::Retry(e.to_string()))?
             .ok_or_else(|| Problem::Retry("the escrow has no submit record yet".into()))?;
         rec.result_url = Some(record.result_url.clone());
-        let bytes = ctx
-            .download(&record.result_url)
-            .await
-            .map_err(Problem::Retry)?;
+        let bytes = ctx.download(&record.result_url, Limit::RESULT).await?;
         let (doc, job) = ctx.spec(&escrow).await?;
         let dir = ctx.model_dir(&doc)?;
         tracing::info!(job = %rec.id_hex(), bytes = bytes.len(), model = %dir.display(), "verifying");

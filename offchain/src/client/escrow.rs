@@ -10,6 +10,7 @@ use crate::Blueprint;
 use crate::builder::{self, Deployment, EscrowUtxo, Finished, JobTerms};
 use crate::chain::{AwaitOptions, ChainError, ChainProvider, Confirmation, TxId};
 use crate::evaluate::{EvalError, ExUnits};
+use crate::fetch::{AddressPolicy, Limit, PeerFetcher};
 use crate::network::Network;
 use crate::protocol::{Asset, OutputReference, Settlement};
 use crate::tx::{Draft, TxOutput, Utxo, Value};
@@ -814,23 +815,10 @@ impl EscrowClient {
     pub async fn spec_doc(&self, escrow: &EscrowUtxo) -> Result<JobSpecDoc, ClientError> {
         let bytes = match self.job_spec(escrow).await? {
             SpecSource::Inline(bytes) => bytes,
-            SpecSource::Url(url) => {
-                let fetch = async {
-                    let response = reqwest::Client::new()
-                        .get(&url)
-                        .timeout(Duration::from_secs(20))
-                        .send()
-                        .await?
-                        .error_for_status()?;
-                    response.bytes().await
-                };
-                fetch
-                    .await
-                    .map_err(|e| {
-                        ClientError::Record(format!("cannot fetch the spec at {url}: {e}"))
-                    })?
-                    .to_vec()
-            }
+            SpecSource::Url(url) => PeerFetcher::new(AddressPolicy::default_for(self.network()))
+                .get(&url, Limit::SPEC)
+                .await
+                .map_err(|e| ClientError::Record(format!("cannot fetch the spec: {e}")))?,
         };
         let id = hex::encode(escrow.datum.job_id);
         if crate::protocol::blake2b_256(&bytes) != escrow.datum.spec_hash {

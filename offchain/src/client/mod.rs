@@ -31,5 +31,5 @@ pub use offers::MAX_SWEPT;
 pub use record::{
     LockRecord, METADATA_LABEL, RECORD_VERSION, RecordError, SpecSource, SubmitRecord,
 };
-pub use result::{MAX_RESULT_BYTES, RESULT_TIME_BUDGET, ResultFetchError, fetch_result};
+pub use result::{ResultFetchError, fetch_result};
 pub use spec::{JobSpecDoc, SPEC_VERSION, SpecError, VerifierEndpoint, canonical_json};

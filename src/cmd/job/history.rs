@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use ntx_node_agent::Answer;
 use ntx_offchain::audit::{self, Finding, JobReport, Outcome, SlotRange, Target};
-use ntx_offchain::client::{EscrowClient, MAX_RESULT_BYTES, fetch_result};
+use ntx_offchain::client::{EscrowClient, fetch_result};
+use ntx_offchain::fetch::{AddressPolicy, PeerFetcher};
 
 use crate::cmd::common::{ChainArgs, CliError, parse_job_id, usage};
 
@@ -81,7 +82,8 @@ pub async fn verified_answer(
     let id = parse_job_id(&report.job_id)?;
     let expected = parse_job_id(result_hash)?;
     let record = client.submit_record_in(&tx, &id).await?;
-    let bytes = fetch_result(&record.result_url, &expected, MAX_RESULT_BYTES)
+    let fetcher = PeerFetcher::new(AddressPolicy::default_for(client.network()));
+    let bytes = fetch_result(&fetcher, &record.result_url, &expected)
         .await
         .map_err(|e| CliError::Failed(e.to_string()))?;
     let answer = Answer::decode(&bytes).map_err(|e| {

@@ -3,6 +3,7 @@
 //! no-show refund after `submit_by`, a refund after a rejecting quorum, a
 //! timeout refund after `settle_by`). The provider claims its own pay.
 
+use ntx_offchain::fetch::{AddressPolicy, PeerFetcher};
 use std::time::{Duration, Instant};
 
 use ntx_offchain::client::{ClientError, EscrowClient};
@@ -60,11 +61,7 @@ pub async fn until_settled(
     mut timeline: Timeline,
     progress: Progress,
 ) -> Result<Timeline, CliError> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| CliError::Failed(format!("cannot start an HTTP client: {e}")))?;
+    let http = PeerFetcher::new(AddressPolicy::default_for(client.network()));
     let mut failed_reads = 0;
     let mut asked = Instant::now() - ASK_VERIFIERS;
     let mut waiting_said = "";
