@@ -69,7 +69,7 @@ impl Recheck {
             chain,
             models,
             engine: std::sync::Arc::new(engine),
-            fetcher: PeerFetcher::new(policy),
+            fetcher: PeerFetcher::new(policy).map_err(|e| CliError::Failed(e.to_string()))?,
         })
     }
 

@@ -11,7 +11,7 @@
 //! to paid or refunded; the run prints each paid job's answer, checked against
 //! the result hash on chain, and ends with the audit of every settlement.
 
-use ntx_offchain::fetch::{AddressPolicy, PeerFetcher};
+use ntx_offchain::fetch::AddressPolicy;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -419,7 +419,6 @@ async fn demo(args: Args) -> Result<(), CliError> {
 
     // Follow every job until it is settled.
     let mut states: Vec<&str> = vec!["locked"; ids.len()];
-    let http = PeerFetcher::new(AddressPolicy::AllowPrivate);
     let deadline = Instant::now() + PATIENCE;
     let mut refunded = false;
     loop {
@@ -450,7 +449,7 @@ async fn demo(args: Args) -> Result<(), CliError> {
             && let Ok(escrow) = client.escrow(&cheat_id).await
             && let JobState::Submitted { result_hash } = escrow.datum.state
         {
-            let found = collect_attestations(&http, &verifier_urls, &cheat_id).await;
+            let found = collect_attestations(client.fetcher(), &verifier_urls, &cheat_id).await;
             let tally = Tally::of(
                 &found,
                 &client.deployment().script.hash(),

@@ -8,7 +8,6 @@
 //! reported and the next round tries again: a watching keeper never gives up on
 //! a payout, and cannot pay one twice (each escrow can be spent once).
 
-use ntx_offchain::fetch::{AddressPolicy, PeerFetcher};
 use std::time::Duration;
 
 use ntx_node_agent::{Tally, collect_attestations};
@@ -44,7 +43,6 @@ pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
 /// What a keeper can do with `escrow` now, and why not otherwise.
 pub(in crate::cmd) async fn due(
     client: &EscrowClient,
-    http: &PeerFetcher,
     escrow: &EscrowUtxo,
     now_ms: u64,
 ) -> Result<Settlement, String> {
@@ -60,7 +58,7 @@ pub(in crate::cmd) async fn due(
                 .iter()
                 .filter_map(|k| spec.verifier_url(k).map(str::to_string))
                 .collect();
-            let found = collect_attestations(http, &urls, &job.job_id).await;
+            let found = collect_attestations(client.fetcher(), &urls, &job.job_id).await;
             let tally = Tally::of(
                 &found,
                 &client.deployment().script.hash(),
@@ -108,9 +106,8 @@ async fn settle(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
     }
     let wallet = args.wallet.load(chain.network)?;
     let client = args.tx.client(chain.client().await?);
-    let http = PeerFetcher::new(AddressPolicy::default_for(chain.network));
     let Some(every) = every else {
-        let settled = round(&args, chain, &wallet, &client, &http).await?;
+        let settled = round(&args, chain, &wallet, &client).await?;
         if settled == 0 && !chain.json {
             println!("nothing to settle");
         }
@@ -126,7 +123,7 @@ async fn settle(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
-            result = round(&args, chain, &wallet, &client, &http) => {
+            result = round(&args, chain, &wallet, &client) => {
                 if let Err(e) = result {
                     eprintln!("keeper: the round failed ({e}); trying again in {every:?}");
                 }
@@ -149,7 +146,6 @@ async fn round(
     chain: &ChainArgs,
     wallet: &Wallet,
     client: &EscrowClient,
-    http: &PeerFetcher,
 ) -> Result<usize, CliError> {
     let now_ms = client.slot_time(client.now_slot().await?);
     let scan = client.scan().await?;
@@ -157,7 +153,7 @@ async fn round(
     let mut waiting = Vec::new();
     for escrow in scan.escrows {
         let id = hex::encode(escrow.datum.job_id);
-        match due(client, http, &escrow, now_ms).await {
+        match due(client, &escrow, now_ms).await {
             Ok(s) => {
                 eprintln!("  {id}: {}", kind(&s));
                 items.push((escrow, s));

@@ -112,7 +112,7 @@ async fn a_job_is_computed_verified_and_paid_without_a_human() {
     let tally = w
         .wait_for("three attestations served", || async {
             let served = collect_attestations(
-                &PeerFetcher::new(AddressPolicy::AllowPrivate),
+                &PeerFetcher::new(AddressPolicy::AllowPrivate).expect("a fetcher"),
                 &w.verifier_urls(),
                 &job_id,
             )
@@ -218,7 +218,7 @@ async fn a_cheating_provider_is_rejected_and_the_requester_refunded() {
     let tally = w
         .wait_for("every verifier's attestation", || async {
             let served = collect_attestations(
-                &PeerFetcher::new(AddressPolicy::AllowPrivate),
+                &PeerFetcher::new(AddressPolicy::AllowPrivate).expect("a fetcher"),
                 &w.verifier_urls(),
                 &job_id,
             )

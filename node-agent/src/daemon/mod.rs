@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use ntx_offchain::builder::EscrowUtxo;
 use ntx_offchain::chain::{Blockfrost, ChainProvider};
 use ntx_offchain::client::{ClientError, DeploymentInfo, EscrowClient, JobSpecDoc, SpecSource};
-use ntx_offchain::fetch::{AddressPolicy, Limit, PeerFetcher};
+use ntx_offchain::fetch::Limit;
 use ntx_offchain::market::OfferRole;
 use ntx_offchain::protocol::blake2b_256;
 use ntx_offchain::wallet::Wallet;
@@ -95,8 +95,6 @@ pub(crate) struct Ctx {
     pub store: Store,
     pub engine: Arc<Engine>,
     pub models: ModelIndex,
-    pub http: reqwest::Client,
-    pub fetcher: PeerFetcher,
     pub script_hash: [u8; 28],
     pub poll: Duration,
     pub cancel: CancellationToken,
@@ -123,7 +121,7 @@ impl Ctx {
     /// Downloads `url`, a URL from chain data, within `limit` and the agent's
     /// address policy (docs/SECURITY.md, "Off-chain attackers").
     pub async fn download(&self, url: &str, limit: Limit) -> Result<Vec<u8>, Problem> {
-        self.fetcher.get(url, limit).await.map_err(|e| {
+        self.client.fetcher().get(url, limit).await.map_err(|e| {
             if e.is_final() {
                 Problem::Refuse(e.to_string())
             } else {
@@ -355,14 +353,6 @@ pub async fn run_with(
         store: store.clone(),
         engine,
         models,
-        http: reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| AgentError::Io {
-                context: "setting up HTTP".into(),
-                error: std::io::Error::other(e.to_string()),
-            })?,
-        fetcher: PeerFetcher::new(AddressPolicy::default_for(config.chain.network)),
         script_hash,
         poll: Duration::from_millis(config.poll_interval_ms),
         cancel: cancel.clone(),

@@ -399,7 +399,7 @@ impl Provider {
         claims: &mut Vec<(EscrowUtxo, Settlement)>,
     ) -> Result<(), String> {
         let store = &ctx.store;
-        for a in collect_attestations(&ctx.fetcher, &rec.verifier_urls, &rec.job_id).await {
+        for a in collect_attestations(ctx.client.fetcher(), &rec.verifier_urls, &rec.job_id).await {
             let valid = Tally::of(
                 &[a],
                 &ctx.script_hash,

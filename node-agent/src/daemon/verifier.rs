@@ -197,25 +197,33 @@ impl Verifier {
             .into_iter()
             .find(|a| a.verifier_key == me && Some(a.result_hash) == rec.result_hash)
             .ok_or_else(|| Problem::Refuse("the signed attestation is missing".into()))?;
-        let response = ctx
-            .http
-            .post(format!("{url}/attestations"))
-            .json(&attestation)
-            .timeout(Duration::from_secs(10))
-            .send()
+        let (status, body) = ctx
+            .client
+            .fetcher()
+            .post_json(
+                &format!("{url}/attestations"),
+                &attestation,
+                Limit::ATTESTATIONS,
+            )
             .await
-            .map_err(|e| Problem::Retry(format!("cannot push the attestation to {url}: {e}")))?;
-        let status = response.status();
-        if status.is_success() {
+            .map_err(|e| {
+                let why = format!("cannot push the attestation: {e}");
+                if e.is_final() {
+                    Problem::Refuse(why)
+                } else {
+                    Problem::Retry(why)
+                }
+            })?;
+        if (200..300).contains(&status) {
             rec.stage = Stage::Pushed;
             ctx.store
                 .save(&rec)
                 .map_err(|e| Problem::Retry(e.to_string()))?;
             tracing::info!(job = %rec.id_hex(), provider = %url, "attestation delivered");
             Ok(())
-        } else if status.is_client_error() {
+        } else if (400..500).contains(&status) {
             // The provider does not want it (not its job, another result): it stays served here.
-            let body = response.text().await.unwrap_or_default();
+            let body = String::from_utf8_lossy(&body);
             rec.stage = Stage::Pushed;
             rec.failure = Some(format!("the provider refused the push ({status}): {body}"));
             ctx.store

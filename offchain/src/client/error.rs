@@ -33,6 +33,9 @@ pub enum ClientError {
     /// The chain provider failed or rejected the transaction.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// The HTTP client for peers' URLs could not start.
+    #[error(transparent)]
+    Fetch(#[from] crate::fetch::FetchError),
     /// The embedded blueprint could not be applied.
     #[error(transparent)]
     Blueprint(#[from] BlueprintError),

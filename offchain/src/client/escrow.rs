@@ -93,6 +93,7 @@ pub struct EscrowClient {
     pending: Mutex<HashSet<OutputReference>>,
     create_collateral: bool,
     unsigned: bool,
+    fetcher: PeerFetcher,
 }
 
 impl std::fmt::Debug for EscrowClient {
@@ -161,7 +162,9 @@ impl EscrowClient {
         }
         let ctx = chain_context(chain.as_ref()).await?;
         let (fee_params, evaluator, cost_model_v3) = ctx.deployment_parts;
+        let fetcher = PeerFetcher::new(AddressPolicy::default_for(network))?;
         Ok(EscrowClient {
+            fetcher,
             deployment: Deployment {
                 script,
                 script_utxo,
@@ -260,6 +263,12 @@ impl EscrowClient {
             self.deployment.finish(draft, change, signers, extra)?
         };
         Ok(finished)
+    }
+
+    /// How this client fetches URLs from chain data (specs; results and
+    /// attestations for its callers): the network's default address policy.
+    pub fn fetcher(&self) -> &PeerFetcher {
+        &self.fetcher
     }
 
     /// The deployment (script, reference UTxO, prices, evaluator).
@@ -815,7 +824,8 @@ impl EscrowClient {
     pub async fn spec_doc(&self, escrow: &EscrowUtxo) -> Result<JobSpecDoc, ClientError> {
         let bytes = match self.job_spec(escrow).await? {
             SpecSource::Inline(bytes) => bytes,
-            SpecSource::Url(url) => PeerFetcher::new(AddressPolicy::default_for(self.network()))
+            SpecSource::Url(url) => self
+                .fetcher
                 .get(&url, Limit::SPEC)
                 .await
                 .map_err(|e| ClientError::Record(format!("cannot fetch the spec: {e}")))?,

@@ -4,8 +4,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::{Response, Url};
 
 use super::address::AddressPolicy;
 
@@ -61,14 +61,6 @@ pub enum UrlRefusal {
         /// The address it is or resolves to.
         ip: IpAddr,
     },
-    /// The host does not resolve.
-    #[error("{host} does not resolve: {detail}")]
-    Unresolved {
-        /// The URL's host.
-        host: String,
-        /// The resolver's answer.
-        detail: String,
-    },
     /// The answer was a redirect, which is never followed.
     #[error("it answered with a redirect ({status}), which is not followed")]
     Redirect {
@@ -112,7 +104,10 @@ pub enum FetchError {
         /// The budget.
         budget: Duration,
     },
-    /// Connection or protocol failure.
+    /// The HTTP client could not start (its TLS backend).
+    #[error("cannot start an HTTP client: {0}")]
+    Setup(String),
+    /// Connection or protocol failure (a name that does not resolve among them).
     #[error("{url} could not be reached: {detail}")]
     Unreachable {
         /// The URL.
@@ -147,9 +142,9 @@ impl std::fmt::Debug for PeerFetcher {
     }
 }
 
-/// Resolves names and drops the addresses the policy forbids, so the connection
-/// goes only where the check said (a name that answers differently the second
-/// time reaches nothing forbidden).
+/// Resolves names for the client and refuses a name with any address the policy
+/// forbids. The connection goes only to the addresses checked here, so a name
+/// cannot pass a check and then answer differently at connect time.
 struct GuardedResolver {
     policy: AddressPolicy,
 }
@@ -158,12 +153,13 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = self.policy;
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
-                .await?
-                .filter(|a| policy.permits(a.ip()))
-                .collect();
-            if addrs.is_empty() {
-                return Err(format!("{} resolves to no permitted address", name.as_str()).into());
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            if let Some(a) = addrs.iter().find(|a| !policy.permits(a.ip())) {
+                return Err(Box::new(UrlRefusal::NonPublic {
+                    host: name.as_str().to_string(),
+                    ip: a.ip(),
+                }) as _);
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
@@ -171,16 +167,16 @@ impl Resolve for GuardedResolver {
 }
 
 impl PeerFetcher {
-    /// A fetcher under `policy`.
-    pub fn new(policy: AddressPolicy) -> PeerFetcher {
+    /// A fetcher under `policy`; fails only when the HTTP client (its TLS
+    /// backend) cannot start.
+    pub fn new(policy: AddressPolicy) -> Result<PeerFetcher, FetchError> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .dns_resolver(Arc::new(GuardedResolver { policy }))
             .build()
-            // Only a TLS backend that fails to initialise errors here.
-            .unwrap_or_default();
-        PeerFetcher { client, policy }
+            .map_err(|e| FetchError::Setup(error_chain(&e)))?;
+        Ok(PeerFetcher { client, policy })
     }
 
     /// Its address policy.
@@ -188,9 +184,10 @@ impl PeerFetcher {
         self.policy
     }
 
-    /// Checks `url` (scheme, credentials, and every address its host is or
-    /// resolves to) without fetching it.
-    pub async fn check(&self, url: &str) -> Result<Url, FetchError> {
+    /// Checks what can be checked of `url` before connecting: the scheme, no
+    /// credentials, a host, and a literal IP host against the policy (names are
+    /// checked by the resolver, on the addresses the connection will use).
+    fn check(&self, url: &str) -> Result<Url, FetchError> {
         let refused = |reason| FetchError::Refused {
             url: url.to_string(),
             reason,
@@ -205,25 +202,15 @@ impl PeerFetcher {
         let host = parsed
             .host_str()
             .ok_or_else(|| refused(UrlRefusal::NoHost))?;
-        let port = parsed.port_or_known_default().unwrap_or(80);
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let ips: Vec<IpAddr> = match bare.parse::<IpAddr>() {
-            Ok(ip) => vec![ip],
-            Err(_) => tokio::net::lookup_host((bare, port))
-                .await
-                .map_err(|e| {
-                    refused(UrlRefusal::Unresolved {
-                        host: host.to_string(),
-                        detail: e.to_string(),
-                    })
-                })?
-                .map(|a| a.ip())
-                .collect(),
-        };
-        if let Some(ip) = ips.iter().find(|ip| !self.policy.permits(**ip)) {
+        let literal = host.trim_start_matches('[').trim_end_matches(']');
+        if let Some(ip) = literal
+            .parse::<IpAddr>()
+            .ok()
+            .filter(|ip| !self.policy.permits(*ip))
+        {
             return Err(refused(UrlRefusal::NonPublic {
-                host: host.to_string(),
-                ip: *ip,
+                host: ip.to_string(),
+                ip,
             }));
         }
         Ok(parsed)
@@ -231,52 +218,60 @@ impl PeerFetcher {
 
     /// GETs `url` within `limit`.
     pub async fn get(&self, url: &str, limit: Limit) -> Result<Vec<u8>, FetchError> {
-        let parsed = self.check(url).await?;
-        let started = Instant::now();
-        let request = self.client.get(parsed);
-        let response = self.send(url, request, limit).await?;
-        if !response.status().is_success() {
+        let request = self.client.get(self.check(url)?);
+        let (status, body) = self.exchange(url, request, limit).await?;
+        if !(200..300).contains(&status) {
             return Err(FetchError::Status {
                 url: url.to_string(),
-                status: response.status().as_u16(),
+                status,
             });
         }
-        read_capped(url, response, limit, started).await
+        Ok(body)
     }
 
-    /// POSTs `body` as JSON to `url` within `limit`; returns the status.
+    /// POSTs `body` as JSON to `url` within `limit`; returns the status and the
+    /// answer's body, whatever the status.
     pub async fn post_json<T: serde::Serialize + ?Sized>(
         &self,
         url: &str,
         body: &T,
         limit: Limit,
-    ) -> Result<u16, FetchError> {
-        let parsed = self.check(url).await?;
-        let started = Instant::now();
-        let request = self.client.post(parsed).json(body);
-        let response = self.send(url, request, limit).await?;
-        let status = response.status().as_u16();
-        // Read (and bound) the answer, so the connection is reusable.
-        let _ = read_capped(url, response, limit, started).await;
-        Ok(status)
+    ) -> Result<(u16, Vec<u8>), FetchError> {
+        let request = self.client.post(self.check(url)?).json(body);
+        self.exchange(url, request, limit).await
     }
 
-    async fn send(
+    /// Sends `request` and reads the answer, all within `limit`: no redirect, the
+    /// body counted against the cap as it arrives.
+    async fn exchange(
         &self,
         url: &str,
         request: reqwest::RequestBuilder,
         limit: Limit,
-    ) -> Result<Response, FetchError> {
-        let response = tokio::time::timeout(limit.budget, request.send())
-            .await
-            .map_err(|_| FetchError::TooSlow {
+    ) -> Result<(u16, Vec<u8>), FetchError> {
+        let too_slow = || FetchError::TooSlow {
+            url: url.to_string(),
+            budget: limit.budget,
+        };
+        let too_large = || FetchError::TooLarge {
+            url: url.to_string(),
+            cap: limit.max_bytes,
+        };
+        let failed = |e: reqwest::Error| match refusal_in(&e) {
+            Some(reason) => FetchError::Refused {
                 url: url.to_string(),
-                budget: limit.budget,
-            })?
-            .map_err(|e| FetchError::Unreachable {
+                reason,
+            },
+            None => FetchError::Unreachable {
                 url: url.to_string(),
                 detail: error_chain(&e),
-            })?;
+            },
+        };
+        let started = Instant::now();
+        let mut response = tokio::time::timeout(limit.budget, request.send())
+            .await
+            .map_err(|_| too_slow())?
+            .map_err(failed)?;
         let status = response.status();
         if status.is_redirection() {
             return Err(FetchError::Refused {
@@ -290,45 +285,36 @@ impl PeerFetcher {
             .content_length()
             .is_some_and(|n| n > limit.max_bytes as u64)
         {
-            return Err(FetchError::TooLarge {
-                url: url.to_string(),
-                cap: limit.max_bytes,
-            });
+            return Err(too_large());
         }
-        Ok(response)
+        let mut body = Vec::new();
+        loop {
+            let left = limit.budget.saturating_sub(started.elapsed());
+            let chunk = tokio::time::timeout(left, response.chunk())
+                .await
+                .map_err(|_| too_slow())?
+                .map_err(failed)?;
+            let Some(chunk) = chunk else { break };
+            if body.len() + chunk.len() > limit.max_bytes {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status.as_u16(), body))
     }
 }
 
-/// Reads the body, counting bytes as they arrive, within what is left of the budget.
-async fn read_capped(
-    url: &str,
-    mut response: Response,
-    limit: Limit,
-    started: Instant,
-) -> Result<Vec<u8>, FetchError> {
-    let mut bytes = Vec::new();
-    loop {
-        let left = limit.budget.saturating_sub(started.elapsed());
-        let chunk = tokio::time::timeout(left, response.chunk())
-            .await
-            .map_err(|_| FetchError::TooSlow {
-                url: url.to_string(),
-                budget: limit.budget,
-            })?
-            .map_err(|e| FetchError::Unreachable {
-                url: url.to_string(),
-                detail: error_chain(&e),
-            })?;
-        let Some(chunk) = chunk else { break };
-        if bytes.len() + chunk.len() > limit.max_bytes {
-            return Err(FetchError::TooLarge {
-                url: url.to_string(),
-                cap: limit.max_bytes,
-            });
+/// The resolver's refusal, if that is why the request failed (found by type in
+/// the error's sources).
+fn refusal_in(e: &reqwest::Error) -> Option<UrlRefusal> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(refusal) = s.downcast_ref::<UrlRefusal>() {
+            return Some(refusal.clone());
         }
-        bytes.extend_from_slice(&chunk);
+        source = s.source();
     }
-    Ok(bytes)
+    None
 }
 
 /// An error with its sources, for a log line.
@@ -379,7 +365,7 @@ mod tests {
     }
 
     fn allow() -> PeerFetcher {
-        PeerFetcher::new(AddressPolicy::AllowPrivate)
+        PeerFetcher::new(AddressPolicy::AllowPrivate).expect("a fetcher")
     }
 
     const SMALL: Limit = Limit {
@@ -473,7 +459,7 @@ mod tests {
                 .await;
         })
         .await;
-        let public = PeerFetcher::new(AddressPolicy::PublicOnly);
+        let public = PeerFetcher::new(AddressPolicy::PublicOnly).expect("a fetcher");
         let port = url.rsplit(':').next().expect("a port");
         for u in [
             url.clone(),

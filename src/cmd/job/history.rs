@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use ntx_node_agent::Answer;
 use ntx_offchain::audit::{self, Finding, JobReport, Outcome, SlotRange, Target};
 use ntx_offchain::client::{EscrowClient, fetch_result};
-use ntx_offchain::fetch::{AddressPolicy, PeerFetcher};
 
 use crate::cmd::common::{ChainArgs, CliError, parse_job_id, usage};
 
@@ -82,8 +81,7 @@ pub async fn verified_answer(
     let id = parse_job_id(&report.job_id)?;
     let expected = parse_job_id(result_hash)?;
     let record = client.submit_record_in(&tx, &id).await?;
-    let fetcher = PeerFetcher::new(AddressPolicy::default_for(client.network()));
-    let bytes = fetch_result(&fetcher, &record.result_url, &expected)
+    let bytes = fetch_result(client.fetcher(), &record.result_url, &expected)
         .await
         .map_err(|e| CliError::Failed(e.to_string()))?;
     let answer = Answer::decode(&bytes).map_err(|e| {

@@ -3,7 +3,6 @@
 //! no-show refund after `submit_by`, a refund after a rejecting quorum, a
 //! timeout refund after `settle_by`). The provider claims its own pay.
 
-use ntx_offchain::fetch::{AddressPolicy, PeerFetcher};
 use std::time::{Duration, Instant};
 
 use ntx_offchain::client::{ClientError, EscrowClient};
@@ -61,7 +60,6 @@ pub async fn until_settled(
     mut timeline: Timeline,
     progress: Progress,
 ) -> Result<Timeline, CliError> {
-    let http = PeerFetcher::new(AddressPolicy::default_for(client.network()));
     let mut failed_reads = 0;
     let mut asked = Instant::now() - ASK_VERIFIERS;
     let mut waiting_said = "";
@@ -110,7 +108,7 @@ pub async fn until_settled(
             }
             _ => {
                 asked = Instant::now();
-                match due(client, &http, &escrow, now).await {
+                match due(client, &escrow, now).await {
                     Ok(Settlement::Claim { .. }) | Err(_) => None,
                     Ok(refund) => Some(refund),
                 }
