@@ -119,7 +119,7 @@ impl Ctx {
     }
 
     /// Downloads `url`, a URL from chain data, within `limit` and the agent's
-    /// address policy (docs/SECURITY.md, "Off-chain attackers").
+    /// address policy (docs/SECURITY.md, "Fetching strangers' URLs").
     pub async fn download(&self, url: &str, limit: Limit) -> Result<Vec<u8>, Problem> {
         self.client.fetcher().get(url, limit).await.map_err(|e| {
             if e.is_final() {
