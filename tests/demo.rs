@@ -80,5 +80,22 @@ fn the_demo_pays_the_honest_provider_refunds_the_cheat_and_audits_clean() {
         "the requester found the agents through the market:\n{stdout}"
     );
     assert!(out.join("audit.html").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let keys: Vec<_> = std::fs::read_dir(out.join("keys"))
+            .expect("the demo's key folder")
+            .map(|e| e.expect("an entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "skey"))
+            .collect();
+        assert!(!keys.is_empty());
+        for key in keys {
+            let mode = std::fs::metadata(&key)
+                .expect("metadata")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{} is {mode:o}", key.display());
+        }
+    }
     assert!(stdout.contains("FINDINGS: none"), "{stdout}");
 }

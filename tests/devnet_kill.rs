@@ -337,7 +337,8 @@ async fn a_devnet_killed_mid_job_and_restarted_loses_no_block_and_every_job_sett
     api.fund(&deployer, 100, 0).await;
     let info = EscrowClient::deploy(chain.clone(), Network::Devnet, &ntx, &deployer)
         .await
-        .expect("deploys");
+        .expect("deploys")
+        .info;
     let client = EscrowClient::connect(chain.clone(), &info)
         .await
         .expect("connects");

@@ -3,7 +3,7 @@
 //! disk lives in [`crate::store`]; every block is committed atomically.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -878,6 +878,27 @@ impl Devnet {
         self.lock().accounts.get(c).copied()
     }
 
+    /// Pays `lovelace` into the registered reward account `c`, as the ledger
+    /// does at an epoch boundary (rewards, or a governance proposal's deposit
+    /// returned to it). Persisted at once; not undone by a rollback, since no
+    /// transaction paid it. Refused when `c` is not registered.
+    pub fn add_rewards(&self, c: &Credential, lovelace: u64) -> Result<Account, DevnetError> {
+        let mut core = self.lock();
+        let mut account = core.accounts.get(c).copied().ok_or_else(|| {
+            DevnetError::BadRequest(format!(
+                "{} is not a registered reward account: register it first",
+                c.to_key()
+            ))
+        })?;
+        account.balance = account
+            .balance
+            .checked_add(lovelace)
+            .ok_or_else(|| DevnetError::BadRequest("the balance would overflow".into()))?;
+        core.store.put_account(c, &account)?;
+        core.accounts.insert(*c, account);
+        Ok(account)
+    }
+
     /// The protocol parameters (Blockfrost shape).
     pub fn protocol_params(&self) -> ProtocolParams {
         self.lock().protocol_params.clone()
@@ -1019,10 +1040,44 @@ impl Devnet {
         Ok(n)
     }
 
-    /// Writes a consistent copy of the chain database to `path`; copy it to
-    /// `<data dir>/devnet.db` (with the key files) to resume from it.
-    pub fn snapshot(&self, path: &Path) -> Result<(), DevnetError> {
-        self.lock().store.snapshot(path)
+    /// Writes a consistent copy of the chain database to
+    /// `<data dir>/snapshots/<name>.db` and returns that path; copy it to
+    /// `<data dir>/devnet.db` (with the key files) to resume from it. `name` is
+    /// a plain file name (letters, digits, `.`, `_`, `-`; not starting with
+    /// `.`), so a request can write nowhere but there.
+    pub fn snapshot(&self, name: &str) -> Result<PathBuf, DevnetError> {
+        let plain = !name.is_empty()
+            && name.len() <= 64
+            && !name.starts_with('.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !plain {
+            return Err(DevnetError::BadRequest(format!(
+                "snapshot name {name:?}: use 1 to 64 letters, digits, '.', '_' or '-', not starting with '.'"
+            )));
+        }
+        let core = self.lock();
+        let dir = core
+            .data_dir
+            .as_ref()
+            .ok_or_else(|| {
+                DevnetError::BadRequest(
+                    "this devnet keeps its chain in memory: start it with a data directory to snapshot it"
+                        .into(),
+                )
+            })?
+            .join("snapshots");
+        std::fs::create_dir_all(&dir).map_err(|e| DevnetError::io(dir.display(), e))?;
+        let path = dir.join(format!("{name}.db"));
+        if path.exists() {
+            return Err(DevnetError::BadRequest(format!(
+                "{} exists: choose another name",
+                path.display()
+            )));
+        }
+        core.store.snapshot(&path)?;
+        Ok(path)
     }
 
     /// Waits until `tx` is in a block, or `timeout` passes (false).

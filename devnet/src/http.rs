@@ -272,6 +272,60 @@ async fn address_utxos_filtered(d: Devnet, addr: String, unit: Option<String>, q
     Ok(Json(J::Array(out)))
 }
 
+/// The credential and network id of a bech32 stake address.
+fn stake_credential(stake: &str) -> Result<(crate::ledger::Credential, u8), ApiError> {
+    match pallas_addresses::Address::from_bech32(stake) {
+        Ok(pallas_addresses::Address::Stake(s)) => {
+            let credential = match s.payload() {
+                pallas_addresses::StakePayload::Stake(h) => crate::ledger::Credential::Key(*h),
+                pallas_addresses::StakePayload::Script(h) => crate::ledger::Credential::Script(*h),
+            };
+            Ok((credential, s.network().value()))
+        }
+        _ => Err(bad(format!(
+            "invalid stake address {stake:?}: give a bech32 stake_test1… address"
+        ))),
+    }
+}
+
+/// `/accounts/{stake_address}`: a registered reward account, Blockfrost's shape
+/// (`controlled_amount` is the balance plus the lovelace of the account's UTxOs).
+/// 404 when it is not registered.
+async fn account(State(d): State<Devnet>, Path(stake): Path<String>) -> R {
+    let (credential, network_id) = stake_credential(&stake)?;
+    let Some(a) = d.account(&credential) else {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "The requested component has not been found.".into(),
+        ));
+    };
+    let mut held = 0u64;
+    for page in 0.. {
+        let rows = d.utxos_at_stake(&credential, network_id, 100, page * 100)?;
+        held += rows
+            .iter()
+            .filter_map(|r| OutputView::decode(&r.cbor).ok())
+            .map(|v| v.value.coin)
+            .sum::<u64>();
+        if rows.len() < 100 {
+            break;
+        }
+    }
+    Ok(Json(json!({
+        "stake_address": stake,
+        "active": true,
+        "active_epoch": 0,
+        "controlled_amount": (held + a.balance).to_string(),
+        "rewards_sum": a.balance.to_string(),
+        "withdrawals_sum": "0",
+        "reserves_sum": "0",
+        "treasury_sum": "0",
+        "withdrawable_amount": a.balance.to_string(),
+        "pool_id": null,
+        "drep_id": null,
+    })))
+}
+
 /// `/accounts/{stake_address}/utxos`: unspent outputs at base addresses whose
 /// stake part is the account's credential.
 async fn account_utxos(
@@ -279,20 +333,7 @@ async fn account_utxos(
     Path(stake): Path<String>,
     Query(q): Query<PageQ>,
 ) -> R {
-    let (credential, network_id) = match pallas_addresses::Address::from_bech32(&stake) {
-        Ok(pallas_addresses::Address::Stake(s)) => {
-            let credential = match s.payload() {
-                pallas_addresses::StakePayload::Stake(h) => crate::ledger::Credential::Key(*h),
-                pallas_addresses::StakePayload::Script(h) => crate::ledger::Credential::Script(*h),
-            };
-            (credential, s.network().value())
-        }
-        _ => {
-            return Err(bad(format!(
-                "invalid stake address {stake:?}: give a bech32 stake_test1… address"
-            )));
-        }
-    };
+    let (credential, network_id) = stake_credential(&stake)?;
     let (count, offset) = q.window();
     let rows = d.utxos_at_stake(&credential, network_id, count, offset)?;
     Ok(Json(J::Array(
@@ -670,6 +711,23 @@ async fn admin_fund(State(d): State<Devnet>, Json(r): Json<FundReq>) -> R {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RewardsReq {
+    stake_address: String,
+    lovelace: u64,
+}
+
+/// `POST /devnet/rewards {stake_address, lovelace}`: pays into a registered
+/// reward account, as rewards or a returned governance deposit would.
+async fn admin_rewards(State(d): State<Devnet>, Json(r): Json<RewardsReq>) -> R {
+    let (credential, _) = stake_credential(&r.stake_address)?;
+    let a = d.add_rewards(&credential, r.lovelace)?;
+    Ok(Json(
+        json!({"stake_address": r.stake_address, "withdrawable_amount": a.balance.to_string()}),
+    ))
+}
+
+#[derive(Deserialize)]
 struct AdvanceReq {
     slots: Option<u64>,
     to_slot: Option<u64>,
@@ -712,13 +770,14 @@ async fn admin_rollback(State(d): State<Devnet>, Json(r): Json<RollbackReq>) -> 
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SnapshotReq {
-    path: PathBuf,
+    name: String,
 }
 
 async fn admin_snapshot(State(d): State<Devnet>, Json(r): Json<SnapshotReq>) -> R {
-    d.snapshot(&r.path)?;
-    Ok(Json(json!({"path": r.path})))
+    let path = d.snapshot(&r.name)?;
+    Ok(Json(json!({"path": path})))
 }
 
 async fn admin_status(State(d): State<Devnet>) -> R {
@@ -735,6 +794,7 @@ fn blockfrost_routes() -> Router<Devnet> {
         .route("/addresses/{addr}/utxos", get(address_utxos))
         .route("/addresses/{addr}/utxos/{unit}", get(address_utxos_unit))
         .route("/addresses/{addr}/transactions", get(address_txs))
+        .route("/accounts/{stake}", get(account))
         .route("/accounts/{stake}/utxos", get(account_utxos))
         .route("/txs/{hash}", get(tx))
         .route("/txs/{hash}/utxos", get(tx_utxos))
@@ -760,6 +820,7 @@ pub fn router(d: Devnet) -> Router {
         .route("/block", post(admin_block))
         .route("/rollback", post(admin_rollback))
         .route("/snapshot", post(admin_snapshot))
+        .route("/rewards", post(admin_rewards))
         .route("/status", get(admin_status));
     Router::new()
         .nest("/api/v0", blockfrost_routes())

@@ -448,6 +448,16 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Writes one reward account (a balance paid outside transactions).
+    pub fn put_account(&self, cred: &Credential, a: &Account) -> Result<(), DevnetError> {
+        self.conn.execute(
+            "INSERT INTO accounts(cred, balance, deposit) VALUES (?1, ?2, ?3)
+             ON CONFLICT(cred) DO UPDATE SET balance = excluded.balance, deposit = excluded.deposit",
+            params![cred.to_key(), a.balance as i64, a.deposit as i64],
+        )?;
+        Ok(())
+    }
+
     /// Every registered reward account.
     pub fn load_accounts(&self) -> Result<HashMap<Credential, Account>, DevnetError> {
         let mut st = self

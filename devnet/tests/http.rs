@@ -184,3 +184,76 @@ async fn address_transactions_take_blockfrost_order_and_block_bounds() {
     assert_eq!(status, 400);
     served.stop().await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_are_written_only_inside_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Devnet::open(DevnetConfig {
+        data_dir: Some(dir.path().join("chain")),
+        ..DevnetConfig::default()
+    })
+    .unwrap();
+    let served = Served::start(&d).await;
+    let url = format!("http://{}/devnet/snapshot", served.api);
+    let http = reqwest::Client::new();
+    let outside = dir.path().join("outside.db");
+    for body in [
+        serde_json::json!({"path": outside}),
+        serde_json::json!({"name": "../outside"}),
+        serde_json::json!({"name": outside}),
+        serde_json::json!({"name": ".hidden"}),
+        serde_json::json!({"name": ""}),
+    ] {
+        let r = http.post(&url).json(&body).send().await.unwrap();
+        assert!(r.status().is_client_error(), "{body} → {}", r.status());
+    }
+    assert!(!outside.exists());
+    let r = http
+        .post(&url)
+        .json(&serde_json::json!({"name": "before-upgrade"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let written = dir.path().join("chain/snapshots/before-upgrade.db");
+    let answer: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(answer["path"], written.display().to_string());
+    assert!(written.is_file());
+    let again = http
+        .post(&url)
+        .json(&serde_json::json!({"name": "before-upgrade"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        400,
+        "an existing snapshot is not overwritten"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reward_accounts_are_served_and_can_be_paid_into() {
+    let d = Devnet::open(DevnetConfig::default()).unwrap();
+    let served = Served::start(&d).await;
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", served.api);
+    // A never-registered account is a Blockfrost 404; paying into it is refused.
+    let stranger = pallas_addresses::StakeAddress::new(
+        pallas_addresses::Network::Testnet,
+        pallas_addresses::StakePayload::Stake([9u8; 28].into()),
+    )
+    .to_bech32()
+    .unwrap();
+    let r = get(&http, format!("{base}/api/v0/accounts/{stranger}")).await;
+    assert_eq!(r.status(), 404);
+    let r = http
+        .post(format!("{base}/devnet/rewards"))
+        .json(&serde_json::json!({"stake_address": stranger, "lovelace": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = get(&http, format!("{base}/api/v0/accounts/not-an-address")).await;
+    assert_eq!(r.status(), 400);
+}

@@ -196,6 +196,33 @@ pub enum Rejection {
     },
 }
 
+impl Acceptance {
+    /// The variant's name, without the numbers (which come from the bytes judged).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Acceptance::IdenticalBytes => "IdenticalBytes",
+            Acceptance::WithinTolerance { .. } => "WithinTolerance",
+            Acceptance::RuleConsistent { .. } => "RuleConsistent",
+        }
+    }
+}
+
+impl Rejection {
+    /// The variant's name, without its details: status endpoints publish this,
+    /// never hashes or contents of the bytes judged.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Rejection::HashMismatch { .. } => "HashMismatch",
+            Rejection::Malformed(_) => "Malformed",
+            Rejection::HeaderMismatch { .. } => "HeaderMismatch",
+            Rejection::OutOfTolerance { .. } => "OutOfTolerance",
+            Rejection::StopRule { .. } => "StopRule",
+            Rejection::TextMismatch { .. } => "TextMismatch",
+            Rejection::OffRule { .. } => "OffRule",
+        }
+    }
+}
+
 /// Compares a header with the one the job requires; the first differing field wins.
 pub fn compare_headers(expected: &EmbedHeader, found: &EmbedHeader) -> Option<Rejection> {
     fn diff<T: PartialEq + fmt::Display>(field: HeaderField, e: &T, f: &T) -> Option<Rejection> {

@@ -305,6 +305,7 @@ impl Sandbox {
             collateral,
             now_slot,
             600,
+            0,
         )?;
         tamper(&mut draft);
         let mut signers: Vec<&dyn Signer> = vec![&self.keeper.key];

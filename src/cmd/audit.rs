@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use ntx_offchain::Blueprint;
 use ntx_offchain::audit::{self, SlotRange, Target};
 use ntx_offchain::chain::Blockfrost;
-use ntx_offchain::fetch::{AddressPolicy, Limit, PeerFetcher};
+use ntx_offchain::fetch::{AddressPolicy, FetchKind, PeerFetcher};
 
 use super::common::{ChainArgs, CliError, parse_asset};
 
@@ -88,11 +88,8 @@ impl Recheck {
             .ok_or_else(|| format!("transaction {tx} has no ntx-escrow record"))
     }
 
-    async fn fetch(&self, url: &str, limit: Limit) -> Result<Vec<u8>, String> {
-        self.fetcher
-            .get(url, limit)
-            .await
-            .map_err(|e| e.to_string())
+    async fn fetch(&self, url: &str, kind: FetchKind) -> Result<Vec<u8>, String> {
+        self.fetcher.get(url, kind).await.map_err(|e| e.to_string())
     }
 
     async fn run(&self, job: &audit::JobReport) -> Result<ntx_node_agent::Verdict, String> {
@@ -107,7 +104,7 @@ impl Recheck {
             .ok_or("the lock record does not name the job")?
         {
             SpecSource::Inline(bytes) => bytes.clone(),
-            SpecSource::Url(url) => self.fetch(url, Limit::SPEC).await?,
+            SpecSource::Url(url) => self.fetch(url, FetchKind::Spec).await?,
         };
         if hex::encode(ntx_offchain::protocol::blake2b_256(&spec)) != job.spec_hash {
             return Err("the spec does not hash to the datum's spec_hash".into());
@@ -120,7 +117,7 @@ impl Recheck {
             .to_path_buf();
         let spec =
             ntx_node_agent::JobSpec::from_json(&doc.job.to_string()).map_err(|e| e.to_string())?;
-        let bytes = self.fetch(&submit.result_url, Limit::RESULT).await?;
+        let bytes = self.fetch(&submit.result_url, FetchKind::Result).await?;
         let hash: ntx_node_agent::Hash32 = job
             .result_hash
             .as_deref()

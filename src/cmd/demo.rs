@@ -18,9 +18,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ntx_node_agent::{
-    AgentConfig, Answer, BertFiles, ChainConfig, EmbedResult, Engine, HttpState, JobSpec,
-    OfferConfig, PolicyConfig, ProviderConfig, Store, Tally, TinyBert, TinyLlama, VerifierConfig,
-    collect_attestations, write_tiny_bert, write_tiny_llama,
+    AgentConfig, Answer, BertFiles, ChainConfig, EmbedResult, Engine, FetchConfig, HttpState,
+    JobSpec, OfferConfig, PolicyConfig, ProviderConfig, Store, Tally, TinyBert, TinyLlama,
+    VerifierConfig, collect_attestations, write_tiny_bert, write_tiny_llama,
 };
 use ntx_offchain::audit;
 use ntx_offchain::builder::JobTerms;
@@ -102,8 +102,26 @@ fn key_file(dir: &Path, name: &str, seed: u8) -> Result<(PathBuf, Wallet), CliEr
     let text = key
         .to_text_envelope(KeyRole::Payment)
         .ok_or_else(|| CliError::Failed("a plain key has an envelope".into()))?;
-    std::fs::write(&path, text.as_bytes()).map_err(|e| failed("writing keys")(e.to_string()))?;
+    write_secret(&path, text.as_bytes()).map_err(|e| failed("writing keys")(e.to_string()))?;
     Ok((path, Wallet::new(Network::Devnet, key, None)))
+}
+
+/// Writes a key file readable by its owner only (0600), also when an earlier
+/// run left one with a wider mode.
+fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        (&file).write_all(bytes)
+    }
+    #[cfg(not(unix))]
+    options.open(path)?.write_all(bytes)
 }
 
 fn step(started: Instant, text: impl AsRef<str>) {
@@ -230,7 +248,9 @@ async fn demo(args: Args) -> Result<(), CliError> {
     );
 
     // The escrow.
-    let info = EscrowClient::deploy(chain.clone(), Network::Devnet, &ntx_asset, &requester).await?;
+    let info = EscrowClient::deploy(chain.clone(), Network::Devnet, &ntx_asset, &requester)
+        .await?
+        .info;
     let deployment_file = out.join("deployment.json");
     info.save(&deployment_file)?;
     let client = EscrowClient::connect(chain.clone(), &info).await?;
@@ -256,6 +276,12 @@ async fn demo(args: Args) -> Result<(), CliError> {
         poll_interval_ms: 300,
         provider: None,
         verifier: None,
+        // Every agent of the demo runs on this machine.
+        operator_token: None,
+        fetch: FetchConfig {
+            allow_private_addresses: Some(true),
+            ..FetchConfig::default()
+        },
     };
     let mut configs = Vec::new();
     let provider_port = free_port()?;
@@ -294,6 +320,7 @@ async fn demo(args: Args) -> Result<(), CliError> {
         c.verifier = Some(VerifierConfig {
             key_file: key.clone(),
             public_url: public_url.clone(),
+            max_concurrent_jobs: 2,
             offer: OfferConfig {
                 ttl_secs: 3600,
                 ..OfferConfig::default()
@@ -658,6 +685,7 @@ async fn cheat(
         store,
         script_hash: client.deployment().script.hash(),
         roles: vec!["provider"],
+        operator_token: None,
     });
     tokio::spawn(async move { axum::serve(listener, router).await });
     let url = format!("{base}/results/{}", hex::encode(hash));

@@ -57,12 +57,20 @@ async fn deploy(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
         settlement.unit(),
         chain.network
     );
-    let info: DeploymentInfo =
+    let deployed =
         EscrowClient::deploy(chain.chain()?, chain.network, &settlement, &wallet).await?;
+    let info: DeploymentInfo = deployed.info;
     info.save(&path)?;
-    chain.print(serde_json::to_value(&info).unwrap_or_default(), || {
+    let mut json = serde_json::to_value(&info).unwrap_or_default();
+    json["registered_stake"] = deployed.registered_stake.into();
+    chain.print(json, || {
+        let stake = if deployed.registered_stake {
+            "  stake credential registered"
+        } else {
+            "  stake credential was registered already (by someone else): left as it is"
+        };
         format!(
-            "deployed: script {}\n  reference script at {}\n  written to {}",
+            "deployed: script {}\n  reference script at {}\n{stake}\n  written to {}",
             info.script_hash,
             info.script_ref,
             path.display()

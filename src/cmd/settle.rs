@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use futures_util::stream::{self, StreamExt};
 use ntx_node_agent::{Tally, collect_attestations};
 use ntx_offchain::builder::EscrowUtxo;
 use ntx_offchain::client::EscrowClient;
@@ -21,6 +22,9 @@ use super::common::{
     ChainArgs, CliError, TxArgs, WalletArgs, block_on, describe_tx, parse_duration_ms,
     shutdown_signal, usage,
 };
+
+/// Escrows whose settlement is checked at once (spec and attestation fetches).
+const CONCURRENT_CHECKS: usize = 32;
 
 /// Arguments of `ntx settle`.
 #[derive(Debug, clap::Args)]
@@ -149,11 +153,22 @@ async fn round(
 ) -> Result<usize, CliError> {
     let now_ms = client.slot_time(client.now_slot().await?);
     let scan = client.scan().await?;
+    // Every escrow's verifiers are asked at once (at most CONCURRENT_CHECKS jobs
+    // in flight), each URL within its own short budget: a slow or silent
+    // verifier costs its own job's check, not the round.
+    let checked: Vec<(EscrowUtxo, Result<Settlement, String>)> = stream::iter(scan.escrows)
+        .map(|escrow| async move {
+            let due = due(client, &escrow, now_ms).await;
+            (escrow, due)
+        })
+        .buffered(CONCURRENT_CHECKS)
+        .collect()
+        .await;
     let mut items = Vec::new();
     let mut waiting = Vec::new();
-    for escrow in scan.escrows {
+    for (escrow, due) in checked {
         let id = hex::encode(escrow.datum.job_id);
-        match due(client, &escrow, now_ms).await {
+        match due {
             Ok(s) => {
                 eprintln!("  {id}: {}", kind(&s));
                 items.push((escrow, s));

@@ -334,12 +334,22 @@ impl Agent {
         }
     }
 
-    /// The agent's job rows (`GET /jobs`).
+    /// The agent's job rows (`GET /jobs`, page after page).
     pub async fn jobs(&self) -> Vec<serde_json::Value> {
-        let Ok(r) = reqwest::get(format!("{}/jobs", self.url)).await else {
-            return Vec::new();
-        };
-        r.json().await.unwrap_or_default()
+        const PAGE: usize = 500;
+        let mut rows = Vec::new();
+        loop {
+            let url = format!("{}/jobs?limit={PAGE}&offset={}", self.url, rows.len());
+            let Ok(r) = reqwest::get(url).await else {
+                return rows;
+            };
+            let page: Vec<serde_json::Value> = r.json().await.unwrap_or_default();
+            let last = page.len() < PAGE;
+            rows.extend(page);
+            if last {
+                return rows;
+            }
+        }
     }
 
     /// The agent's row for one job.

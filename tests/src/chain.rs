@@ -4,7 +4,8 @@
 use ntx_devnet::{Devnet, DevnetError, OutRef};
 use ntx_offchain::chain::{
     AddressTx, AwaitOptions, AwaitSchedule, BlockRange, ChainError, ChainProvider, Confirmation,
-    LabelledMetadata, ProtocolParams, RedeemerPurpose, Tip, TxId, TxInfo, TxMetadata, TxRedeemer,
+    LabelledMetadata, ProtocolParams, RedeemerPurpose, RewardAccount, Tip, TxId, TxInfo,
+    TxMetadata, TxRedeemer,
 };
 use ntx_offchain::protocol::OutputReference;
 use ntx_offchain::tx::{TxOutput, Utxo};
@@ -162,6 +163,19 @@ impl ChainProvider for DevnetChain {
             }
         }
         Ok(out)
+    }
+
+    async fn reward_account(
+        &self,
+        stake: &StakeAddress,
+    ) -> Result<Option<RewardAccount>, ChainError> {
+        let credential = match stake.payload() {
+            StakePayload::Stake(h) => ntx_devnet::Credential::Key(*h),
+            StakePayload::Script(h) => ntx_devnet::Credential::Script(*h),
+        };
+        Ok(self.devnet.account(&credential).map(|a| RewardAccount {
+            withdrawable: a.balance,
+        }))
     }
 
     async fn utxos_at_with_asset(

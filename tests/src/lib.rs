@@ -1,12 +1,13 @@
 //! Cross-crate end-to-end tests for ntx-escrow live in `tests/tests/`; this
 //! library holds what they share: an in-process devnet seen through the
 //! off-chain library's types, running agents ([`agents`]), the `ntx` binary
-//! ([`cli`], for the root package's tests), a chain proxy ([`proxy`]) and the
-//! agent tests' world ([`world`]).
+//! ([`cli`], for the root package's tests), a chain proxy ([`proxy`]), a
+//! hostile HTTP peer ([`hostile`]) and the agent tests' world ([`world`]).
 
 pub mod agents;
 mod chain;
 pub mod cli;
+pub mod hostile;
 mod live;
 pub mod proxy;
 pub mod world;
@@ -123,6 +124,7 @@ impl World {
             &self.fee_params,
             self.key_deposit,
             funding,
+            true,
         )?;
         let mut deployment = Deployment {
             script,

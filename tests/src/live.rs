@@ -88,7 +88,8 @@ impl LiveDevnet {
         let deployer = self.wallet(1, 100, 0);
         let info = EscrowClient::deploy(self.chain.clone(), Network::Devnet, &self.ntx, &deployer)
             .await
-            .expect("deploys");
+            .expect("deploys")
+            .info;
         let client = EscrowClient::connect(self.chain.clone(), &info)
             .await
             .expect("connects");

@@ -258,18 +258,22 @@ impl AgentWorld {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .expect("the provider's port");
-        let router = ntx_node_agent::agent_router(HttpState {
+        let state = HttpState {
             store,
             script_hash: self.client.deployment().script.hash(),
             roles: vec!["provider"],
-        });
+            operator_token: None,
+        };
         let stop = CancellationToken::new();
         let task = {
             let c = stop.clone();
             tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async move { c.cancelled().await })
-                    .await
+                ntx_node_agent::serve_agent_http(
+                    listener,
+                    state,
+                    async move { c.cancelled().await },
+                )
+                .await
             })
         };
         StateServer { stop, task }

@@ -195,6 +195,7 @@ async fn a_cheating_provider_is_rejected_and_the_requester_refunded() {
         store,
         script_hash: w.client.deployment().script.hash(),
         roles: vec!["provider"],
+        operator_token: None,
     });
     tokio::spawn(async move { axum_serve(listener, router).await });
 

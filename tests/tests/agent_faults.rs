@@ -20,6 +20,9 @@
 //!
 //! Set `RUST_LOG=ntx_node_agent=debug` to watch the agents.
 
+#[path = "agent_faults/hostile_peers.rs"]
+mod hostile_peers;
+
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -222,7 +222,7 @@ impl Scene {
     fn settle_draft(&self, escrows: Vec<(EscrowUtxo, Settlement)>, now_slot: u64) -> Draft {
         let funding = vec![self.world.fund(&self.mallory, 10_000_000, 0)];
         let collateral = self.world.fund(&self.mallory, 5_000_000, 0);
-        builder::settle(&self.dep, escrows, funding, collateral, now_slot, 100)
+        builder::settle(&self.dep, escrows, funding, collateral, now_slot, 100, 0)
             .expect("settle builds")
     }
 
@@ -1288,6 +1288,7 @@ fn deploy_for(scene: &Scene, asset: &Asset) -> Deployment {
         &scene.world.fee_params,
         scene.world.key_deposit,
         funding,
+        true,
     )
     .expect("deploy builds");
     let mut dep = Deployment {
@@ -1323,7 +1324,7 @@ fn merged_claims(
     let mut m = scene.settle_draft(vec![a], scene.now());
     let spare = scene.world.fund(&scene.mallory, 5_000_000, 0);
     let db =
-        builder::settle(dep_b, vec![b], vec![], spare, scene.now(), 100).expect("settle builds");
+        builder::settle(dep_b, vec![b], vec![], spare, scene.now(), 100, 0).expect("settle builds");
     m.inputs.extend(db.inputs);
     m.mint.extend(db.mint);
     m.withdrawals.extend(db.withdrawals);

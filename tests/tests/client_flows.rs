@@ -267,6 +267,77 @@ async fn a_no_show_is_refunded_once_the_submit_deadline_has_passed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_balance_paid_into_the_escrows_reward_account_goes_to_the_next_settler() {
+    let s = setup().await;
+    let escrow = s.lock_one(2_000, 10_000).await;
+    // Anyone can make this happen on a testnet: a governance proposal whose
+    // deposit returns to the escrow's reward account. The ledger then accepts
+    // only withdrawals of exactly that balance.
+    let stake = s.client.deployment().script.stake_address(Network::Devnet);
+    let paid: serde_json::Value = reqwest::Client::new()
+        .post(format!(
+            "{}/devnet/rewards",
+            s.live.url.trim_end_matches("/api/v0")
+        ))
+        .json(&serde_json::json!({
+            "stake_address": stake.to_bech32().expect("bech32"),
+            "lovelace": 3_000_000
+        }))
+        .send()
+        .await
+        .expect("the devnet answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(paid["withdrawable_amount"], "3000000", "{paid}");
+    assert_eq!(s.client.reward_balance().await.expect("balance"), 3_000_000);
+    s.live.advance(2_000 / SLOT_MS + 1);
+    s.client.collateral(&s.keeper).await.expect("collateral");
+    let before = s.live.balance(&s.keeper);
+    let (prepared, _) = s
+        .client
+        .settle(&s.keeper, vec![(escrow, Settlement::RefundNoShow)])
+        .await
+        .expect("the refund builds");
+    s.send(&prepared).await;
+    assert_eq!(
+        s.live.balance(&s.keeper),
+        (before.0 + 3_000_000 - prepared.fee(), before.1),
+        "the settler withdrew the whole balance"
+    );
+    assert_eq!(s.client.reward_balance().await.expect("balance"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploying_over_a_registered_stake_credential_leaves_the_registration_alone() {
+    let s = setup().await;
+    // The setup's deployment registered the credential; a second deployment of
+    // the same script (as a stranger could make first) must not try again.
+    let stranger = s.live.wallet(0x40, 100, 0);
+    let again = EscrowClient::deploy(
+        s.live.chain.clone(),
+        Network::Devnet,
+        &s.live.ntx,
+        &stranger,
+    )
+    .await
+    .expect("deploys over the registered credential");
+    assert!(!again.registered_stake);
+    let client = EscrowClient::connect(s.live.chain.clone(), &again.info)
+        .await
+        .expect("connects");
+    assert_eq!(
+        client.deployment().script.hash(),
+        s.client.deployment().script.hash()
+    );
+    let lovelace = s.live.balance(&stranger).0;
+    assert!(
+        lovelace > 100_000_000 - 25_000_000,
+        "no stake deposit was paid: {lovelace}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_without_a_quorum_is_refunded_after_the_settle_deadline() {
     let s = setup().await;
     let escrow = s.lock_one(30_000, 40_000).await;

@@ -125,6 +125,7 @@ fn deploy_lock_submit_claim_on_the_devnet() {
         collateral,
         now,
         100,
+        0,
     )
     .expect("claim builds");
     let claim = deployment

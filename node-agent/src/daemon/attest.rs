@@ -13,7 +13,7 @@
 //! Receivers check every signature before using it: one bad signature in a settlement
 //! fails the whole transaction.
 
-use ntx_offchain::fetch::{Limit, PeerFetcher};
+use ntx_offchain::fetch::{FetchKind, PeerFetcher};
 use ntx_offchain::protocol::{
     Attestation, Verdict, attestation_message, sign_attestation, verify_attestation,
 };
@@ -147,7 +147,7 @@ impl Tally {
 }
 
 /// Fetches `GET {url}/attestations/{job_id}` from every URL at once, each within
-/// [`Limit::ATTESTATIONS`] and `fetcher`'s address policy; unreachable agents and
+/// its attestations limit and `fetcher`'s address policy; unreachable agents and
 /// unreadable answers are skipped (logged), so one offline or slow verifier never
 /// blocks the others. Signatures are not checked here: use [`Tally::of`].
 pub async fn collect_attestations(
@@ -161,7 +161,7 @@ pub async fn collect_attestations(
         let url = format!("{}/attestations/{job}", base.trim_end_matches('/'));
         let fetcher = fetcher.clone();
         requests.spawn(async move {
-            match fetcher.get(&url, Limit::ATTESTATIONS).await {
+            match fetcher.get(&url, FetchKind::Attestations).await {
                 Ok(body) => match serde_json::from_slice::<Vec<SignedAttestation>>(&body) {
                     Ok(list) => list,
                     Err(e) => {

@@ -13,6 +13,7 @@ use std::str::FromStr;
 use ntx_offchain::Network;
 use serde::Deserialize;
 
+pub use super::fetch_config::FetchConfig;
 pub use super::market_config::{OfferConfig, PolicyConfig};
 
 /// Why the configuration could not be loaded.
@@ -59,6 +60,12 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("NTX_SETTLE_WARNING_SECS", "provider.settle_warning_secs"),
     ("NTX_VERIFIER_KEY_FILE", "verifier.key_file"),
     ("NTX_VERIFIER_PUBLIC_URL", "verifier.public_url"),
+    (
+        "NTX_VERIFIER_MAX_CONCURRENT_JOBS",
+        "verifier.max_concurrent_jobs",
+    ),
+    ("NTX_FETCH_ALLOW_PRIVATE", "fetch.allow_private_addresses"),
+    ("NTX_OPERATOR_TOKEN", "operator_token"),
 ];
 
 /// Where to find the config file when `--config` is not given.
@@ -121,6 +128,9 @@ pub struct VerifierConfig {
     pub key_file: PathBuf,
     /// This agent's URL as others reach it (what job specs list for this verifier).
     pub public_url: String,
+    /// Jobs judged (downloaded, recomputed, signed) at once.
+    #[serde(default = "default_verifier_concurrency")]
+    pub max_concurrent_jobs: usize,
     /// What it advertises on chain (`[verifier.offer]`); fees and the deposit are
     /// paid from the key's own enterprise address.
     #[serde(default)]
@@ -153,10 +163,20 @@ pub struct AgentConfig {
     /// The verifier role, if this agent is a verifier.
     #[serde(default)]
     pub verifier: Option<VerifierConfig>,
+    /// How URLs from chain data and peers are fetched (`[fetch]`).
+    #[serde(default)]
+    pub fetch: FetchConfig,
+    /// A secret that admits a request to the operator's routes (`GET /jobs`) as
+    /// `Authorization: Bearer …` from anywhere; unset, they answer loopback only.
+    #[serde(default)]
+    pub operator_token: Option<String>,
 }
 
 fn default_concurrency() -> usize {
     1
+}
+fn default_verifier_concurrency() -> usize {
+    2
 }
 fn default_submit_margin() -> u64 {
     30
@@ -262,8 +282,20 @@ impl AgentConfig {
                 .map_err(|e| ConfigError::Invalid(format!("provider.payout_address: {e}")))?;
         }
         if let Some(v) = &self.verifier {
+            if v.max_concurrent_jobs == 0 {
+                return Err(ConfigError::Invalid(
+                    "verifier.max_concurrent_jobs must be at least 1".into(),
+                ));
+            }
             check_url("verifier.public_url", &v.public_url)?;
             v.offer.validate("verifier")?;
+        }
+        self.fetch.validate()?;
+        if self.operator_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::Invalid(
+                "operator_token must be at least 16 characters (e.g. `openssl rand -hex 16`)"
+                    .into(),
+            ));
         }
         if (self.provider.is_some() || self.verifier.is_some()) && self.models.is_empty() {
             return Err(ConfigError::Invalid(

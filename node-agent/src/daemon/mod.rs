@@ -4,7 +4,9 @@
 //! |---|---|
 //! | `config` | [`AgentConfig`]: TOML file, `--config`, `NTX_*` overrides; roles provider / verifier / both |
 //! | `store` | [`Store`]: SQLite state (jobs with their [`Stage`], transactions, attestations) and result bytes |
-//! | `http` | the HTTP API: `/results/{hash}`, `/attestations/{job_id}`, `POST /attestations`, `/health`, `/jobs` |
+//! | `http` | the HTTP API: public `/results/{hash}`, `/attestations/{job_id}`, `POST /attestations`, `/health`; the operator's `/jobs` |
+//! | `slots` | how many jobs a role fetches for and computes at once |
+//! | `fetch_config` | `[fetch]`: address policy, size and time limits, download concurrency |
 //! | `attest` | [`SignedAttestation`] (the JSON agents exchange), [`Tally`], [`collect_attestations`] |
 //! | `models` | [`ModelIndex`]: which configured directory holds a job's model files, and which models it serves |
 //! | `market_config` | `[provider.policy]` and `[….offer]`: the verifier policy and the offer's prices and lifetime |
@@ -19,11 +21,13 @@
 
 mod attest;
 mod config;
+mod fetch_config;
 mod http;
 mod market_config;
 mod models;
 mod offer;
 mod provider;
+mod slots;
 mod store;
 mod verifier;
 
@@ -36,7 +40,7 @@ use std::time::{Duration, Instant};
 use ntx_offchain::builder::EscrowUtxo;
 use ntx_offchain::chain::{Blockfrost, ChainProvider};
 use ntx_offchain::client::{ClientError, DeploymentInfo, EscrowClient, JobSpecDoc, SpecSource};
-use ntx_offchain::fetch::Limit;
+use ntx_offchain::fetch::FetchKind;
 use ntx_offchain::market::OfferRole;
 use ntx_offchain::protocol::blake2b_256;
 use ntx_offchain::wallet::Wallet;
@@ -45,10 +49,10 @@ use tokio_util::task::TaskTracker;
 
 pub use attest::{SignedAttestation, Tally, collect_attestations};
 pub use config::{
-    AgentConfig, CONFIG_ENV, ChainConfig, ConfigError, ENV_OVERRIDES, OfferConfig, PolicyConfig,
-    ProviderConfig, VerifierConfig,
+    AgentConfig, CONFIG_ENV, ChainConfig, ConfigError, ENV_OVERRIDES, FetchConfig, OfferConfig,
+    PolicyConfig, ProviderConfig, VerifierConfig,
 };
-pub use http::{HttpState, router};
+pub use http::{HttpState, router, serve as serve_http};
 pub use models::ModelIndex;
 pub use store::{JobRecord, Role, Stage, Store, StoreError};
 
@@ -99,6 +103,9 @@ pub(crate) struct Ctx {
     pub poll: Duration,
     pub cancel: CancellationToken,
     pub tasks: TaskTracker,
+    /// Spec and result downloads in flight, over both roles (`[fetch]
+    /// max_concurrent_downloads`).
+    pub downloads: Arc<tokio::sync::Semaphore>,
 }
 
 impl Ctx {
@@ -118,10 +125,16 @@ impl Ctx {
         });
     }
 
-    /// Downloads `url`, a URL from chain data, within `limit` and the agent's
+    /// Downloads `url`, a URL from chain data, within `kind`'s limit and the agent's
     /// address policy (docs/SECURITY.md, "Fetching strangers' URLs").
-    pub async fn download(&self, url: &str, limit: Limit) -> Result<Vec<u8>, Problem> {
-        self.client.fetcher().get(url, limit).await.map_err(|e| {
+    /// Waits for one of the agent's download slots first.
+    pub async fn download(&self, url: &str, kind: FetchKind) -> Result<Vec<u8>, Problem> {
+        let _slot = self
+            .downloads
+            .acquire()
+            .await
+            .map_err(|e| Problem::Retry(e.to_string()))?;
+        self.client.fetcher().get(url, kind).await.map_err(|e| {
             if e.is_final() {
                 Problem::Refuse(e.to_string())
             } else {
@@ -139,19 +152,29 @@ impl Ctx {
         })?;
         let bytes = match source {
             SpecSource::Inline(bytes) => bytes,
-            SpecSource::Url(url) => self.download(&url, Limit::SPEC).await?,
+            SpecSource::Url(url) => self.download(&url, FetchKind::Spec).await?,
         };
+        // What is recorded (and served at `/jobs`) never quotes the fetched bytes
+        // or their hash; the log has the details.
+        let id = hex::encode(escrow.datum.job_id);
         let actual = blake2b_256(&bytes);
         if actual != escrow.datum.spec_hash {
+            tracing::warn!(job = %id, actual = %hex::encode(actual), "the spec's hash is not the datum's");
             return Err(Problem::Refuse(format!(
-                "the spec's blake2b-256 is {} but the datum's spec_hash is {}",
-                hex::encode(actual),
+                "the spec does not hash to the datum's spec_hash {}",
                 hex::encode(escrow.datum.spec_hash)
             )));
         }
-        let doc = JobSpecDoc::parse(&bytes).map_err(|e| Problem::Refuse(e.to_string()))?;
-        let job =
-            JobSpec::from_json(&doc.job.to_string()).map_err(|e| Problem::Refuse(e.to_string()))?;
+        let doc = JobSpecDoc::parse(&bytes).map_err(|e| {
+            tracing::warn!(job = %id, error = %e, "unreadable spec");
+            Problem::Refuse("the spec is not a job spec document (the agent's log says why)".into())
+        })?;
+        let job = JobSpec::from_json(&doc.job.to_string()).map_err(|e| {
+            tracing::warn!(job = %id, error = %e, "the spec's job is invalid");
+            Problem::Refuse(
+                "the spec's job is not one this agent runs (the agent's log says why)".into(),
+            )
+        })?;
         Ok((doc, job))
     }
 
@@ -317,7 +340,8 @@ pub async fn run_with(
         Blockfrost::for_network(network, config.chain.provider_url.as_deref())
             .map_err(ClientError::from)?,
     );
-    let client = EscrowClient::connect(chain, &info).await?;
+    let mut client = EscrowClient::connect(chain, &info).await?;
+    client.set_fetcher(config.fetch.fetcher(network).map_err(ClientError::from)?);
     let script_hash = client.deployment().script.hash();
     let store = Store::open(&config.state_dir)?;
     let dirs = config.models.clone();
@@ -336,18 +360,26 @@ pub async fn run_with(
     let provider = match &config.provider {
         Some(p) => {
             roles.push("provider");
-            Some(provider::Provider::new(p.clone(), network)?)
+            Some(provider::Provider::new(
+                p.clone(),
+                network,
+                config.fetch.max_concurrent_downloads,
+            )?)
         }
         None => None,
     };
     let verifier = match &config.verifier {
         Some(v) => {
             roles.push("verifier");
-            Some(verifier::Verifier::new(v.clone())?)
+            Some(verifier::Verifier::new(
+                v.clone(),
+                config.fetch.max_concurrent_downloads,
+            )?)
         }
         None => None,
     };
     let tasks = TaskTracker::new();
+    let waiting = config.fetch.max_concurrent_downloads;
     let ctx = Arc::new(Ctx {
         client,
         store: store.clone(),
@@ -357,11 +389,13 @@ pub async fn run_with(
         poll: Duration::from_millis(config.poll_interval_ms),
         cancel: cancel.clone(),
         tasks: tasks.clone(),
+        downloads: Arc::new(tokio::sync::Semaphore::new(waiting)),
     });
     let state = HttpState {
         store,
         script_hash,
         roles: roles.clone(),
+        operator_token: config.operator_token.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -378,9 +412,7 @@ pub async fn run_with(
     let server = {
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            axum::serve(listener, router(state))
-                .with_graceful_shutdown(async move { cancel.cancelled().await })
-                .await
+            http::serve(listener, state, async move { cancel.cancelled().await }).await
         })
     };
     let mut keepers = Vec::new();

@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ntx_offchain::Network;
@@ -36,6 +36,7 @@ use tokio::sync::Mutex as AsyncMutex;
 
 use super::attest::{Tally, collect_attestations};
 use super::config::ProviderConfig;
+use super::slots::Slots;
 use super::store::{JobRecord, Role, Stage};
 use super::{AgentError, Backoff, Ctx, GiveUp, Inflight, InflightGuard, Problem};
 use crate::InferenceError;
@@ -57,7 +58,8 @@ pub(crate) struct Provider {
     wallet: Wallet,
     payout: protocol::Address,
     inflight: Inflight,
-    computing: Arc<AtomicUsize>,
+    /// Jobs fetching their spec or computing (`max_concurrent_jobs` computing).
+    slots: Slots,
     /// One wallet transaction at a time (coin selection must not race).
     writer: Arc<AsyncMutex<()>>,
     /// Claims ready to send, each holding its job's in-flight guard until it is sent
@@ -68,7 +70,13 @@ pub(crate) struct Provider {
 }
 
 impl Provider {
-    pub fn new(cfg: ProviderConfig, network: Network) -> Result<Provider, AgentError> {
+    /// The provider of `cfg` on `network`; besides the jobs computing, up to
+    /// `waiting` more may be fetching their spec or waiting for a compute slot.
+    pub fn new(
+        cfg: ProviderConfig,
+        network: Network,
+        waiting: usize,
+    ) -> Result<Provider, AgentError> {
         let wallet =
             Wallet::from_skey_files(network, &cfg.agent_key_file, None).map_err(|source| {
                 AgentError::Key {
@@ -80,6 +88,7 @@ impl Provider {
         let payout = PaymentAddress::parse(&cfg.payout_address, network)
             .map_err(|e| super::ConfigError::Invalid(format!("provider.payout_address: {e}")))?;
         let policy = cfg.policy.policy()?;
+        let max_concurrent_jobs = cfg.max_concurrent_jobs;
         if policy.listed_keys().is_empty() && !policy.needs_market() {
             tracing::warn!(
                 "provider.policy lists no verifiers: every job will be refused; list the verifiers you trust or set any_live_verifier = true"
@@ -92,7 +101,7 @@ impl Provider {
             cfg,
             network,
             inflight: Inflight::default(),
-            computing: Arc::new(AtomicUsize::new(0)),
+            slots: Slots::new(max_concurrent_jobs, waiting),
             writer: Arc::new(AsyncMutex::new(())),
             queued_claims: std::sync::Mutex::new(Vec::new()),
             retry_after: Backoff::new(Duration::from_secs(2)),
@@ -292,18 +301,17 @@ impl Provider {
         };
         match (rec.stage, escrow.datum.state) {
             (Stage::Accepted, JobState::Locked) => {
-                if self.computing.load(Ordering::SeqCst) >= self.cfg.max_concurrent_jobs {
-                    return Ok(());
-                }
                 if now >= rec.submit_by {
                     rec.stage = Stage::Expired;
                     rec.failure = Some("submit_by passed before inference started".into());
                     return save(&rec);
                 }
+                let Some(admitted) = self.slots.enter() else {
+                    return Ok(());
+                };
                 let Some(guard) = self.inflight.claim(rec.job_id) else {
                     return Ok(());
                 };
-                self.computing.fetch_add(1, Ordering::SeqCst);
                 let this = self.clone();
                 let c = ctx.clone();
                 ctx.spawn(async move {
@@ -311,8 +319,7 @@ impl Provider {
                     if let Err(p) = this.compute(&c, rec, escrow).await {
                         super::record_problem(&c, &this.retry_after, &GIVE_UP, id, p);
                     }
-                    this.computing.fetch_sub(1, Ordering::SeqCst);
-                    drop(guard);
+                    drop((admitted, guard));
                 });
                 Ok(())
             }
@@ -383,13 +390,51 @@ impl Provider {
                     });
                     return Ok(());
                 }
-                self.watch(ctx, rec, escrow, result_hash, now, claims).await
+                let (job_id, urls, verifiers) =
+                    (rec.job_id, rec.verifier_urls.clone(), rec.verifiers.clone());
+                if self.watch(ctx, rec, escrow, result_hash, now, claims)? {
+                    self.collect(ctx, job_id, urls, result_hash, verifiers);
+                }
+                Ok(())
             }
         }
     }
 
-    /// A submitted job: gather attestations, then claim, give up or warn.
-    async fn watch(
+    /// Asks the job's verifiers for their attestations in a task of its own (the
+    /// job stays in flight meanwhile), storing the valid ones for the next poll's
+    /// tally: a slow or silent verifier delays only this job, each URL within its
+    /// own short budget, and never the loop that serves the others.
+    fn collect(
+        &self,
+        ctx: &Arc<Ctx>,
+        job_id: [u8; 32],
+        urls: Vec<String>,
+        result_hash: [u8; 32],
+        verifiers: Vec<[u8; 32]>,
+    ) {
+        if urls.is_empty() {
+            return;
+        }
+        let Some(guard) = self.inflight.claim(job_id) else {
+            return;
+        };
+        let c = ctx.clone();
+        ctx.spawn(async move {
+            for a in collect_attestations(c.client.fetcher(), &urls, &job_id).await {
+                let valid = Tally::of(&[a], &c.script_hash, &job_id, &result_hash, &verifiers);
+                if valid != Tally::default()
+                    && let Err(e) = c.store.put_attestation(&a, "received")
+                {
+                    tracing::error!(job = %hex::encode(job_id), error = %e, "cannot store an attestation");
+                }
+            }
+            drop(guard);
+        });
+    }
+
+    /// A submitted job: tallies the attestations stored so far, then claims,
+    /// gives up or warns. Returns whether the job still waits for a quorum.
+    fn watch(
         &self,
         ctx: &Arc<Ctx>,
         mut rec: JobRecord,
@@ -397,22 +442,8 @@ impl Provider {
         result_hash: [u8; 32],
         now: u64,
         claims: &mut Vec<(EscrowUtxo, Settlement)>,
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
         let store = &ctx.store;
-        for a in collect_attestations(ctx.client.fetcher(), &rec.verifier_urls, &rec.job_id).await {
-            let valid = Tally::of(
-                &[a],
-                &ctx.script_hash,
-                &rec.job_id,
-                &result_hash,
-                &rec.verifiers,
-            );
-            if valid != Tally::default() {
-                store
-                    .put_attestation(&a, "received")
-                    .map_err(|e| e.to_string())?;
-            }
-        }
         let all = store.attestations(&rec.job_id).map_err(|e| e.to_string())?;
         let tally = Tally::of(
             &all,
@@ -436,25 +467,25 @@ impl Provider {
             rec.stage = Stage::Expired;
             rec.failure = Some(format!("settle_by passed without a quorum ({summary})"));
             tracing::warn!(job = %rec.id_hex(), %summary, "settle deadline passed without a quorum: the requester can refund");
-            return store.save(&rec).map_err(|e| e.to_string());
+            return store.save(&rec).map_err(|e| e.to_string()).map(|()| false);
         }
         if let Some(attestations) = tally.claim(threshold) {
             claims.push((escrow, Settlement::Claim { attestations }));
-            return Ok(());
+            return Ok(false);
         }
         if tally.reject(threshold).is_some() {
             rec.stage = Stage::Rejected;
             rec.failure = Some(format!("the verifiers rejected the result ({summary})"));
             tracing::warn!(job = %rec.id_hex(), %summary, "result rejected by a quorum");
-            return store.save(&rec).map_err(|e| e.to_string());
+            return store.save(&rec).map_err(|e| e.to_string()).map(|()| false);
         }
         if !rec.settle_warned && now + self.cfg.settle_warning_secs * 1000 >= rec.settle_by {
             tracing::warn!(job = %rec.id_hex(), %summary, ms_left = rec.settle_by - now,
                 "settle deadline near without a quorum");
             rec.settle_warned = true;
-            return store.save(&rec).map_err(|e| e.to_string());
+            store.save(&rec).map_err(|e| e.to_string())?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Refuses a job priced under what this provider's offer asks for its task.
@@ -485,7 +516,9 @@ impl Provider {
         Ok(())
     }
 
-    /// Fetches and checks the spec, runs inference on the blocking pool, stores the bytes.
+    /// Fetches and checks the spec (holding a download slot, not a compute slot),
+    /// then waits for a compute slot, runs inference on the blocking pool and
+    /// stores the bytes.
     async fn compute(
         &self,
         ctx: &Ctx,
@@ -500,6 +533,7 @@ impl Provider {
             .get("inputs")
             .and_then(|i| i.as_array())
             .map_or(1, Vec::len) as u64;
+        let _slot = self.slots.compute().await;
         let estimate_ms = inputs * self.ms_per_input.load(Ordering::Relaxed) * 2
             + self.cfg.submit_margin_secs * 1000;
         let now = ctx

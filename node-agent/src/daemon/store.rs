@@ -468,6 +468,41 @@ impl Store {
         Ok(out)
     }
 
+    /// At most `limit` rows from the `offset`-th, most recently changed first.
+    pub fn jobs_page(&self, limit: usize, offset: usize) -> Result<Vec<JobRecord>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(&format!(
+                "{SELECT} ORDER BY updated_at DESC, job_id, role LIMIT ?1 OFFSET ?2"
+            ))
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map(params![limit as i64, offset as i64], read_row)
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.map_err(self.sql())??);
+        }
+        Ok(out)
+    }
+
+    /// How many jobs are at each stage (stages with none are left out).
+    pub fn stage_counts(&self) -> Result<Vec<(Stage, u64)>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare("SELECT stage, COUNT(*) FROM jobs GROUP BY stage ORDER BY stage")
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (stage, n) = row.map_err(self.sql())?;
+            out.push((stage.parse()?, n as u64));
+        }
+        Ok(out)
+    }
+
     /// Records an attestation (`source`: "signed" by this agent, or "received").
     /// A later one from the same verifier for the same job and result replaces it.
     pub fn put_attestation(&self, a: &SignedAttestation, source: &str) -> Result<(), StoreError> {

@@ -7,23 +7,31 @@
 //! [`crate::Engine::verify`] on the blocking pool (the bytes' hash against the chain,
 //! the header against the job, recomputation, tolerance). It signs Accept or Reject
 //! over the 98-byte attestation message, stores the attestation (served at
-//! `GET /attestations/{job_id}`) and pushes it to the provider (`POST {provider}/attestations`,
-//! the provider's base URL being the result URL without `/results/…`).
+//! `GET /attestations/{job_id}`) and pushes it to the provider
+//! (`POST {url}/attestations`, `url` being the one the provider's live offer
+//! advertises; never one derived from a record a requester or provider wrote).
+//! With no live offer of that provider, nothing is pushed: the attestation stays
+//! served here for the provider and keepers to collect.
+//!
+//! At most `verifier.max_concurrent_jobs` jobs are recomputed at once; downloads
+//! wait for one of the agent's download slots, not for a compute slot.
 //!
 //! When the engine cannot decide (the model is not installed, the spec is refused) the
-//! verifier signs nothing and records why. Downloads that fail are retried until the
-//! job's `settle_by`.
+//! verifier signs nothing and records why. Downloads that fail for a transient
+//! reason are retried until the job's `settle_by`; a refused URL, an oversized
+//! body or bytes that do not hash to the chain's result are final.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ntx_offchain::builder::EscrowUtxo;
-use ntx_offchain::fetch::Limit;
+use ntx_offchain::fetch::FetchKind;
 use ntx_offchain::protocol::{JobState, Verdict as ChainVerdict};
 use ntx_offchain::wallet::{KeyRole, Signer, SigningKey};
 
 use super::attest::SignedAttestation;
 use super::config::VerifierConfig;
+use super::slots::Slots;
 use super::store::{JobRecord, Role, Stage};
 use super::{AgentError, Backoff, Ctx, GiveUp, Inflight, Problem};
 use crate::{Hash32, Verdict};
@@ -38,11 +46,14 @@ const GIVE_UP: GiveUp = GiveUp {
 pub(crate) struct Verifier {
     key: SigningKey,
     inflight: Inflight,
+    slots: Slots,
     retry_after: Backoff,
 }
 
 impl Verifier {
-    pub fn new(cfg: VerifierConfig) -> Result<Verifier, AgentError> {
+    /// The verifier of `cfg`; besides the jobs recomputing, up to `waiting` more
+    /// may be downloading or waiting for a compute slot.
+    pub fn new(cfg: VerifierConfig, waiting: usize) -> Result<Verifier, AgentError> {
         let key = SigningKey::read_skey(&cfg.key_file, KeyRole::Payment).map_err(|source| {
             AgentError::Key {
                 role: "verifier",
@@ -53,6 +64,7 @@ impl Verifier {
         Ok(Verifier {
             key,
             inflight: Inflight::default(),
+            slots: Slots::new(cfg.max_concurrent_jobs, waiting),
             retry_after: Backoff::new(Duration::from_secs(1)),
         })
     }
@@ -111,6 +123,9 @@ impl Verifier {
                 ctx.store.save(&rec).map_err(|e| e.to_string())?;
                 continue;
             }
+            let Some(admitted) = self.slots.enter() else {
+                continue;
+            };
             let Some(guard) = self.inflight.claim(d.job_id) else {
                 continue;
             };
@@ -119,13 +134,13 @@ impl Verifier {
             ctx.spawn(async move {
                 let id = rec.job_id;
                 let outcome = match rec.stage {
-                    Stage::Signed => this.push(&c, rec).await,
+                    Stage::Signed => this.push(&c, rec, &escrow).await,
                     _ => this.judge(&c, rec, escrow).await,
                 };
                 if let Err(p) = outcome {
                     super::record_problem(&c, &this.retry_after, &GIVE_UP, id, p);
                 }
-                drop(guard);
+                drop((admitted, guard));
             });
         }
         Ok(())
@@ -148,9 +163,10 @@ impl Verifier {
             .map_err(|e| Problem::Retry(e.to_string()))?
             .ok_or_else(|| Problem::Retry("the escrow has no submit record yet".into()))?;
         rec.result_url = Some(record.result_url.clone());
-        let bytes = ctx.download(&record.result_url, Limit::RESULT).await?;
+        let bytes = ctx.download(&record.result_url, FetchKind::Result).await?;
         let (doc, job) = ctx.spec(&escrow).await?;
         let dir = ctx.model_dir(&doc)?;
+        let _slot = self.slots.compute().await;
         tracing::info!(job = %rec.id_hex(), bytes = bytes.len(), model = %dir.display(), "verifying");
         let engine = ctx.engine.clone();
         let verdict = tokio::task::spawn_blocking(move || {
@@ -159,9 +175,19 @@ impl Verifier {
         .await
         .map_err(|e| Problem::Retry(format!("verification task failed: {e}")))?
         .map_err(|e| Problem::Refuse(format!("cannot decide: {e}")))?;
-        let (chain_verdict, why) = match &verdict {
-            Verdict::Accept(why) => (ChainVerdict::Accept, format!("accept: {why:?}")),
-            Verdict::Reject(why) => (ChainVerdict::Reject, format!("reject: {why:?}")),
+        // The record (served at `/jobs`) keeps the verdict's kind; its details,
+        // which come from the bytes judged, go to the log only.
+        let (chain_verdict, why, detail) = match &verdict {
+            Verdict::Accept(a) => (
+                ChainVerdict::Accept,
+                format!("accept: {}", a.kind()),
+                format!("{a:?}"),
+            ),
+            Verdict::Reject(r) => (
+                ChainVerdict::Reject,
+                format!("reject: {}", r.kind()),
+                r.to_string(),
+            ),
         };
         let attestation = SignedAttestation::sign(
             &self.key,
@@ -178,17 +204,36 @@ impl Verifier {
         ctx.store
             .save(&rec)
             .map_err(|e| Problem::Retry(e.to_string()))?;
-        tracing::info!(job = %rec.id_hex(), verdict = %why, "attestation signed");
-        self.push(ctx, rec).await
+        tracing::info!(job = %rec.id_hex(), verdict = %why, %detail, "attestation signed");
+        self.push(ctx, rec, &escrow).await
     }
 
-    /// Delivers the signed attestation to the provider.
-    async fn push(&self, ctx: &Ctx, mut rec: JobRecord) -> Result<(), Problem> {
-        let url = rec
-            .result_url
-            .as_deref()
-            .and_then(|u| u.rsplit_once("/results/").map(|(base, _)| base.to_string()))
-            .ok_or_else(|| Problem::Refuse("the result URL does not name the provider".into()))?;
+    /// Delivers the signed attestation to the URL the provider's live offer
+    /// advertises.
+    async fn push(
+        &self,
+        ctx: &Ctx,
+        mut rec: JobRecord,
+        escrow: &EscrowUtxo,
+    ) -> Result<(), Problem> {
+        let listing = ctx
+            .client
+            .market()
+            .await
+            .map_err(|e| Problem::Retry(format!("cannot read the market: {e}")))?;
+        let Some(offer) = listing.provider_of(&escrow.datum, ctx.client.network()) else {
+            rec.stage = Stage::Pushed;
+            rec.failure = Some(
+                "the provider has no live offer: nothing pushed, the attestation stays served here"
+                    .into(),
+            );
+            ctx.store
+                .save(&rec)
+                .map_err(|e| Problem::Retry(e.to_string()))?;
+            tracing::warn!(job = %rec.id_hex(), "the provider has no live offer: the attestation stays served here");
+            return Ok(());
+        };
+        let url = offer.offer.url.trim_end_matches('/').to_string();
         let me = self.key.public_key();
         let attestation = ctx
             .store
@@ -203,7 +248,7 @@ impl Verifier {
             .post_json(
                 &format!("{url}/attestations"),
                 &attestation,
-                Limit::ATTESTATIONS,
+                FetchKind::Attestations,
             )
             .await
             .map_err(|e| {

@@ -1,5 +1,5 @@
 //! Deploy: publish the escrow script for reference, and register its stake
-//! credential so that its `withdraw` handler can run on zero withdrawals.
+//! credential (unless it already is) so that its `withdraw` handler can run.
 
 use pallas_crypto::hash::Hash;
 use pallas_primitives::StakeCredential;
@@ -16,14 +16,18 @@ use crate::tx::{Draft, FeeParams, ScriptRef, TxOutput, Utxo, Value};
 ///   address itself, without a job token: no handler ever lets such a UTxO be
 ///   spent, so the reference script can never be removed (its deposit is the
 ///   price of that);
-/// - a `stake_registration` certificate (Conway tag 0, which needs no script
-///   witness) registers the script's stake credential, paying `key_deposit`.
+/// - with `register`, a `stake_registration` certificate (Conway tag 0, which
+///   needs no script witness) registers the script's stake credential, paying
+///   `key_deposit`. Without it (the credential is registered already: anyone
+///   can register a script credential, and a second registration would fail
+///   the whole transaction) there is no certificate and no deposit.
 pub fn deploy(
     script: &EscrowScript,
     network: Network,
     fee_params: &FeeParams,
     key_deposit: u64,
     funding: Vec<Utxo>,
+    register: bool,
 ) -> Result<Draft, BuildError> {
     if funding.is_empty() {
         return Err(BuildError::Invalid(
@@ -41,10 +45,14 @@ pub fn deploy(
     Ok(Draft {
         inputs: funding,
         outputs: vec![holder],
-        certificates: vec![Certificate::StakeRegistration(StakeCredential::ScriptHash(
-            Hash::new(script.hash()),
-        ))],
-        deposit: key_deposit,
+        certificates: if register {
+            vec![Certificate::StakeRegistration(StakeCredential::ScriptHash(
+                Hash::new(script.hash()),
+            ))]
+        } else {
+            Vec::new()
+        },
+        deposit: if register { key_deposit } else { 0 },
         ..Draft::default()
     })
 }

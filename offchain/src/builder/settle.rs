@@ -73,6 +73,12 @@ fn describe(utxo: &Utxo) -> String {
 /// The transaction is valid from `now_slot` for up to `ttl_slots`, shortened so
 /// that claims land before their `settle_by`; settlements that are not yet
 /// (or no longer) allowed in that window are refused with the reason.
+///
+/// The settlement runs the script's `withdraw` handler, so it withdraws from the
+/// escrow's reward account, and the ledger takes only its whole balance:
+/// `reward_balance` is that balance as the chain has it now (0 unless someone
+/// paid into the account, e.g. as a governance proposal's deposit return). It
+/// goes to the change, i.e. to whoever settles.
 pub fn settle(
     deployment: &Deployment,
     escrows: Vec<(EscrowUtxo, Settlement)>,
@@ -80,6 +86,7 @@ pub fn settle(
     collateral: Utxo,
     now_slot: u64,
     ttl_slots: u64,
+    reward_balance: u64,
 ) -> Result<Draft, BuildError> {
     if escrows.is_empty() {
         return Err(BuildError::Invalid("nothing to settle".into()));
@@ -187,7 +194,7 @@ pub fn settle(
             .push(TxOutput::new(address, value).with_inline_datum(payout_datum(&script.hash())));
     }
     let account = script.stake_address(deployment.network).to_vec();
-    draft.withdrawals = BTreeMap::from([(account.clone(), 0)]);
+    draft.withdrawals = BTreeMap::from([(account.clone(), reward_balance)]);
     let settlements: Vec<Settlement> = sorted.iter().map(|(_, s)| s.clone()).collect();
     draft.redeemers.push(DraftRedeemer {
         purpose: ScriptPurpose::Mint(script.policy_id()),

@@ -15,7 +15,7 @@ use super::params::{ProtocolParams, json_u64, uint};
 use super::retry::{RetryPolicy, parse_retry_after};
 use super::{
     AddressTx, AwaitOptions, AwaitSchedule, BlockRange, ChainError, ChainProvider, Confirmation,
-    LabelledMetadata, RedeemerPurpose, Tip, TxId, TxInfo, TxMetadata, TxRedeemer,
+    LabelledMetadata, RedeemerPurpose, RewardAccount, Tip, TxId, TxInfo, TxMetadata, TxRedeemer,
 };
 use crate::evaluate::{ExUnits, SlotConfig};
 use crate::network::Network;
@@ -463,6 +463,33 @@ impl ChainProvider for Blockfrost {
         let path = format!("/accounts/{text}/utxos");
         let items = self.get_pages(&path).await?;
         self.to_utxos(&path, &items, None).await
+    }
+
+    async fn reward_account(
+        &self,
+        stake: &StakeAddress,
+    ) -> Result<Option<RewardAccount>, ChainError> {
+        let text = stake.to_bech32().map_err(|e| {
+            ChainError::Config(format!("cannot write the stake address as bech32: {e}"))
+        })?;
+        let path = format!("/accounts/{text}");
+        let j = match self.get_json(&path).await {
+            Ok(j) => j,
+            Err(ChainError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let active = j
+            .get("active")
+            .and_then(Json::as_bool)
+            .ok_or_else(|| bad(&path, "`active` is missing or not a boolean"))?;
+        if !active {
+            return Ok(None);
+        }
+        let withdrawable = j
+            .get("withdrawable_amount")
+            .and_then(json_u64)
+            .ok_or_else(|| bad(&path, "`withdrawable_amount` is missing or not a quantity"))?;
+        Ok(Some(RewardAccount { withdrawable }))
     }
 
     async fn utxos_at_with_asset(

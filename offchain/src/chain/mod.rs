@@ -48,6 +48,13 @@ pub struct Tip {
     pub hash: [u8; 32],
 }
 
+/// A registered reward (stake) account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RewardAccount {
+    /// Lovelace a withdrawal must take, exactly (the ledger accepts no other amount).
+    pub withdrawable: u64,
+}
+
 /// Where a transaction sits on the chain, once awaited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Confirmation {
@@ -411,6 +418,12 @@ pub trait ChainProvider: Send + Sync {
     /// Every UTxO at any address whose stake part is `stake` (all pages; empty for
     /// a credential never seen). Blockfrost: `/accounts/{stake_address}/utxos`.
     async fn utxos_at_stake(&self, stake: &StakeAddress) -> Result<Vec<Utxo>, ChainError>;
+
+    /// The reward account of `stake`; `None` when it is not registered.
+    async fn reward_account(
+        &self,
+        stake: &StakeAddress,
+    ) -> Result<Option<RewardAccount>, ChainError>;
 
     /// The UTxOs at `address` that hold some of one asset (all pages).
     async fn utxos_at_with_asset(

@@ -8,6 +8,17 @@ use super::ClientError;
 use crate::Network;
 use crate::protocol::{Asset, OutputReference};
 
+/// What [`crate::client::EscrowClient::deploy`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployed {
+    /// The deployment, to save and share.
+    pub info: DeploymentInfo,
+    /// Whether this deployment registered the escrow's stake credential; `false`
+    /// when someone had registered it already (anyone may, for the deposit), so
+    /// the registration was left out and no deposit paid.
+    pub registered_stake: bool,
+}
+
 /// One escrow deployment, as `ntx deploy` writes it and every other command
 /// reads it (JSON):
 ///

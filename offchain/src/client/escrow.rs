@@ -5,12 +5,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::record::{LockRecord, METADATA_LABEL, SpecSource, SubmitRecord};
-use super::{ClientError, DeploymentInfo, JobSpecDoc};
+use super::{ClientError, Deployed, DeploymentInfo, JobSpecDoc};
 use crate::Blueprint;
 use crate::builder::{self, Deployment, EscrowUtxo, Finished, JobTerms};
 use crate::chain::{AwaitOptions, ChainError, ChainProvider, Confirmation, TxId};
 use crate::evaluate::{EvalError, ExUnits};
-use crate::fetch::{AddressPolicy, Limit, PeerFetcher};
+use crate::fetch::{AddressPolicy, FetchKind, PeerFetcher};
 use crate::network::Network;
 use crate::protocol::{Asset, OutputReference, Settlement};
 use crate::tx::{Draft, TxOutput, Utxo, Value};
@@ -190,16 +190,27 @@ impl EscrowClient {
         network: Network,
         settlement: &Asset,
         wallet: &Wallet,
-    ) -> Result<DeploymentInfo, ClientError> {
+    ) -> Result<Deployed, ClientError> {
         check_wallet_network(wallet, network)?;
         let script = Blueprint::embedded().escrow(settlement)?;
+        let register = chain
+            .reward_account(&script.stake_address(network))
+            .await?
+            .is_none();
         let ctx = chain_context(chain.as_ref()).await?;
         let (fee_params, evaluator, cost_model_v3) = ctx.deployment_parts;
         let address = wallet.address().to_bytes();
         let utxos = chain.utxos_at(&pallas_address(&address)?).await?;
         let needed = Value::lovelace(ctx.key_deposit + 25_000_000);
         let funding = select_coins(&utxos, &needed)?;
-        let draft = builder::deploy(&script, network, &fee_params, ctx.key_deposit, funding)?;
+        let draft = builder::deploy(
+            &script,
+            network,
+            &fee_params,
+            ctx.key_deposit,
+            funding,
+            register,
+        )?;
         let deployment = Deployment {
             script_utxo: Utxo {
                 reference: OutputReference {
@@ -223,12 +234,10 @@ impl EscrowClient {
             transaction_id: id,
             output_index: 0,
         };
-        Ok(DeploymentInfo::new(
-            network,
-            settlement,
-            &deployment.script.hash(),
-            &script_ref,
-        ))
+        Ok(Deployed {
+            info: DeploymentInfo::new(network, settlement, &deployment.script.hash(), &script_ref),
+            registered_stake: register,
+        })
     }
 
     /// Builds transactions without creating collateral on the fly (a dry run
@@ -266,9 +275,16 @@ impl EscrowClient {
     }
 
     /// How this client fetches URLs from chain data (specs; results and
-    /// attestations for its callers): the network's default address policy.
+    /// attestations for its callers): the network's default address policy and
+    /// limits unless [`EscrowClient::set_fetcher`] replaced it.
     pub fn fetcher(&self) -> &PeerFetcher {
         &self.fetcher
+    }
+
+    /// Fetches with `fetcher` from now on (an operator's own address policy and
+    /// limits).
+    pub fn set_fetcher(&mut self, fetcher: PeerFetcher) {
+        self.fetcher = fetcher;
     }
 
     /// The deployment (script, reference UTxO, prices, evaluator).
@@ -597,6 +613,7 @@ impl EscrowClient {
         let sc = self.deployment.evaluator.slot_config;
         let ttl = TX_VALIDITY_MS / u64::from(sc.slot_length_ms.max(1));
         let (funding, collateral, _) = self.funds(payer, &Value::lovelace(FEE_ALLOWANCE)).await?;
+        let balance = self.reward_balance().await?;
         let address = payer.address().to_bytes();
         let attempt = |n: usize| -> Result<Prepared, ClientError> {
             let batch: Vec<_> = items[..n].to_vec();
@@ -608,6 +625,7 @@ impl EscrowClient {
                 collateral.clone(),
                 now,
                 ttl,
+                balance,
             )?;
             let finished = self.finish(draft, &address, &[payer], 0)?;
             self.check_limits(&finished)?;
@@ -644,6 +662,17 @@ impl EscrowClient {
         Ok((prepared, rest))
     }
 
+    /// The escrow's reward account balance, which every settlement withdraws
+    /// whole (0 when the account is not registered: the ledger then says so).
+    pub async fn reward_balance(&self) -> Result<u64, ClientError> {
+        let stake = self.deployment.script.stake_address(self.network());
+        Ok(self
+            .chain
+            .reward_account(&stake)
+            .await?
+            .map_or(0, |a| a.withdrawable))
+    }
+
     /// Cancels a job that has no result yet: the requester (paying) and the
     /// job's agent sign. Without `agent`, the transaction is sized for the
     /// agent's witness, to be added by the agent (`--out-file`).
@@ -666,6 +695,7 @@ impl EscrowClient {
             collateral,
             now,
             ttl,
+            self.reward_balance().await?,
         )?;
         let address = requester.address().to_bytes();
         let mut signers: Vec<&dyn Signer> = vec![requester];
@@ -826,7 +856,7 @@ impl EscrowClient {
             SpecSource::Inline(bytes) => bytes,
             SpecSource::Url(url) => self
                 .fetcher
-                .get(&url, Limit::SPEC)
+                .get(&url, FetchKind::Spec)
                 .await
                 .map_err(|e| ClientError::Record(format!("cannot fetch the spec: {e}")))?,
         };

@@ -21,7 +21,7 @@ mod record;
 mod result;
 mod spec;
 
-pub use deployment::{DeploymentInfo, parse_output_reference};
+pub use deployment::{Deployed, DeploymentInfo, parse_output_reference};
 pub use error::ClientError;
 pub use escrow::{
     COLLATERAL_LOVELACE, EscrowClient, EscrowScan, LockRequest, Prepared, RESEND_AFTER,

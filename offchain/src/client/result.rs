@@ -3,7 +3,7 @@
 //! `result_hash` are refused, never returned.
 
 use super::error::ClientError;
-use crate::fetch::{FetchError, Limit, PeerFetcher};
+use crate::fetch::{FetchError, FetchKind, PeerFetcher};
 use crate::protocol::blake2b_256;
 
 /// Why result bytes were not accepted.
@@ -33,7 +33,7 @@ impl From<ResultFetchError> for ClientError {
 }
 
 /// Downloads `url` with `fetcher` (no redirects, only addresses its policy
-/// permits, the body counted against [`Limit::RESULT`] while reading) and
+/// permits, the body counted against its [`FetchKind::Result`] limit while reading) and
 /// returns the bytes only if their blake2b-256 is `expected`.
 pub async fn fetch_result(
     fetcher: &PeerFetcher,
@@ -41,7 +41,7 @@ pub async fn fetch_result(
     expected: &[u8; 32],
 ) -> Result<Vec<u8>, ResultFetchError> {
     let bytes = fetcher
-        .get(url, Limit::RESULT)
+        .get(url, FetchKind::Result)
         .await
         .map_err(ResultFetchError::Fetch)?;
     let actual = blake2b_256(&bytes);

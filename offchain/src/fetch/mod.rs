@@ -18,4 +18,4 @@ mod address;
 mod peer;
 
 pub use address::{AddressPolicy, is_public};
-pub use peer::{FetchError, Limit, PeerFetcher, UrlRefusal};
+pub use peer::{FetchError, FetchKind, Limit, Limits, PeerFetcher, UrlRefusal};

@@ -36,6 +36,50 @@ impl Limit {
     };
 }
 
+/// What is being fetched; each kind has its own [`Limit`] in [`Limits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchKind {
+    /// A job spec (lock records' URLs).
+    Spec,
+    /// Result bytes (submit records' URLs).
+    Result,
+    /// Attestations, fetched from or pushed to an agent.
+    Attestations,
+}
+
+/// The [`Limit`] a fetcher applies to each [`FetchKind`]; the default is
+/// [`Limit::SPEC`], [`Limit::RESULT`] and [`Limit::ATTESTATIONS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// For specs.
+    pub spec: Limit,
+    /// For results.
+    pub result: Limit,
+    /// For attestations.
+    pub attestations: Limit,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            spec: Limit::SPEC,
+            result: Limit::RESULT,
+            attestations: Limit::ATTESTATIONS,
+        }
+    }
+}
+
+impl Limits {
+    /// The limit for `kind`.
+    pub fn of(&self, kind: FetchKind) -> Limit {
+        match kind {
+            FetchKind::Spec => self.spec,
+            FetchKind::Result => self.result,
+            FetchKind::Attestations => self.attestations,
+        }
+    }
+}
+
 /// Why a URL was not fetched at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlRefusal {
@@ -127,17 +171,20 @@ impl FetchError {
     }
 }
 
-/// Fetches strangers' URLs within an [`AddressPolicy`] and a [`Limit`] each.
+/// Fetches strangers' URLs within an [`AddressPolicy`] and a [`Limit`] per
+/// [`FetchKind`].
 #[derive(Clone)]
 pub struct PeerFetcher {
     client: reqwest::Client,
     policy: AddressPolicy,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for PeerFetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PeerFetcher")
             .field("policy", &self.policy)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -167,8 +214,8 @@ impl Resolve for GuardedResolver {
 }
 
 impl PeerFetcher {
-    /// A fetcher under `policy`; fails only when the HTTP client (its TLS
-    /// backend) cannot start.
+    /// A fetcher under `policy` with the default [`Limits`]; fails only when the
+    /// HTTP client (its TLS backend) cannot start.
     pub fn new(policy: AddressPolicy) -> Result<PeerFetcher, FetchError> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -176,12 +223,26 @@ impl PeerFetcher {
             .dns_resolver(Arc::new(GuardedResolver { policy }))
             .build()
             .map_err(|e| FetchError::Setup(error_chain(&e)))?;
-        Ok(PeerFetcher { client, policy })
+        Ok(PeerFetcher {
+            client,
+            policy,
+            limits: Limits::default(),
+        })
+    }
+
+    /// This fetcher with `limits` instead.
+    pub fn with_limits(self, limits: Limits) -> PeerFetcher {
+        PeerFetcher { limits, ..self }
     }
 
     /// Its address policy.
     pub fn policy(&self) -> AddressPolicy {
         self.policy
+    }
+
+    /// Its limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// Checks what can be checked of `url` before connecting: the scheme, no
@@ -216,10 +277,10 @@ impl PeerFetcher {
         Ok(parsed)
     }
 
-    /// GETs `url` within `limit`.
-    pub async fn get(&self, url: &str, limit: Limit) -> Result<Vec<u8>, FetchError> {
+    /// GETs `url` within the limit for `kind`.
+    pub async fn get(&self, url: &str, kind: FetchKind) -> Result<Vec<u8>, FetchError> {
         let request = self.client.get(self.check(url)?);
-        let (status, body) = self.exchange(url, request, limit).await?;
+        let (status, body) = self.exchange(url, request, self.limits.of(kind)).await?;
         if !(200..300).contains(&status) {
             return Err(FetchError::Status {
                 url: url.to_string(),
@@ -229,16 +290,16 @@ impl PeerFetcher {
         Ok(body)
     }
 
-    /// POSTs `body` as JSON to `url` within `limit`; returns the status and the
-    /// answer's body, whatever the status.
+    /// POSTs `body` as JSON to `url` within the limit for `kind`; returns the
+    /// status and the answer's body, whatever the status.
     pub async fn post_json<T: serde::Serialize + ?Sized>(
         &self,
         url: &str,
         body: &T,
-        limit: Limit,
+        kind: FetchKind,
     ) -> Result<(u16, Vec<u8>), FetchError> {
         let request = self.client.post(self.check(url)?).json(body);
-        self.exchange(url, request, limit).await
+        self.exchange(url, request, self.limits.of(kind)).await
     }
 
     /// Sends `request` and reads the answer, all within `limit`: no redirect, the
@@ -364,8 +425,15 @@ mod tests {
         (url, hits)
     }
 
+    /// A fetcher that allows loopback, with [`SMALL`] for every kind.
     fn allow() -> PeerFetcher {
-        PeerFetcher::new(AddressPolicy::AllowPrivate).expect("a fetcher")
+        PeerFetcher::new(AddressPolicy::AllowPrivate)
+            .expect("a fetcher")
+            .with_limits(Limits {
+                spec: SMALL,
+                result: SMALL,
+                attestations: SMALL,
+            })
     }
 
     const SMALL: Limit = Limit {
@@ -392,7 +460,10 @@ mod tests {
             }
         })
         .await;
-        let err = allow().get(&url, SMALL).await.expect_err("over the cap");
+        let err = allow()
+            .get(&url, FetchKind::Spec)
+            .await
+            .expect_err("over the cap");
         assert!(
             matches!(err, FetchError::TooLarge { cap, .. } if cap == SMALL.max_bytes),
             "{err}"
@@ -415,7 +486,10 @@ mod tests {
         })
         .await;
         let started = Instant::now();
-        let err = allow().get(&url, SMALL).await.expect_err("too slow");
+        let err = allow()
+            .get(&url, FetchKind::Spec)
+            .await
+            .expect_err("too slow");
         assert!(matches!(err, FetchError::TooSlow { .. }), "{err}");
         assert!(started.elapsed() < SMALL.budget + Duration::from_secs(2));
     }
@@ -437,7 +511,10 @@ mod tests {
             }
         })
         .await;
-        let err = allow().get(&url, SMALL).await.expect_err("a redirect");
+        let err = allow()
+            .get(&url, FetchKind::Spec)
+            .await
+            .expect_err("a redirect");
         assert!(
             matches!(
                 &err,
@@ -468,7 +545,7 @@ mod tests {
             "http://169.254.169.254/latest/meta-data".to_string(),
             "http://10.0.0.1/".to_string(),
         ] {
-            let err = public.get(&u, SMALL).await.expect_err("internal");
+            let err = public.get(&u, FetchKind::Spec).await.expect_err("internal");
             assert!(
                 matches!(
                     &err,
@@ -486,7 +563,7 @@ mod tests {
             ("http://user:pw@example.org/", "credentials"),
             ("not a url", "malformed"),
         ] {
-            let err = public.get(u, SMALL).await.expect_err("refused");
+            let err = public.get(u, FetchKind::Spec).await.expect_err("refused");
             let FetchError::Refused { reason, .. } = &err else {
                 panic!("{u}: {err}");
             };
@@ -500,6 +577,9 @@ mod tests {
         }
         assert_eq!(hits.load(Ordering::SeqCst), 0);
         // The same server is reachable when the operator allows private addresses.
-        assert_eq!(allow().get(&url, SMALL).await.expect("allowed"), b"secret");
+        assert_eq!(
+            allow().get(&url, FetchKind::Spec).await.expect("allowed"),
+            b"secret"
+        );
     }
 }

@@ -27,7 +27,7 @@ use pallas_crypto::hash::Hash;
 use super::offer::{Offer, OfferError, OfferRole, SignedOffer};
 use crate::chain::{ChainError, ChainProvider};
 use crate::network::Network;
-use crate::protocol::OutputReference;
+use crate::protocol::{JobDatum, OutputReference};
 use crate::tx::{Datum, FeeParams, TxOutput, Utxo, Value};
 
 /// The registry's stake address for a deployment: the escrow's script credential.
@@ -157,6 +157,13 @@ impl Listing {
     pub fn by_key(&self, role: OfferRole, key: &[u8; 32]) -> Option<&LiveOffer> {
         let hex_key = hex::encode(key);
         self.of_role(role).find(|o| o.offer.key == hex_key)
+    }
+
+    /// The live provider offer whose key signs for `datum`'s agent and whose
+    /// payout is the datum's: where that provider takes attestations.
+    pub fn provider_of(&self, datum: &JobDatum, network: Network) -> Option<&LiveOffer> {
+        self.of_role(OfferRole::Provider)
+            .find(|o| o.offer.is_provider_of(datum, network))
     }
 }
 

@@ -218,6 +218,7 @@ fn settle(
         collateral,
         now,
         100,
+        0,
     )
     .expect("settlement builds");
     finish(world, deployment, draft, payer, others).tx.id
