@@ -33,6 +33,8 @@ cases = [
   ("lib/ledger/interval.ak", "    Finite(upper) -> upper <= deadline", "    Finite(upper) -> upper <= deadline + 1", ["fail__claim_one_ms_late", "fail__submit_one_ms_late"]),
   ("lib/ledger/interval.ak", "    Finite(lower) -> lower > deadline", "    Finite(lower) -> lower >= deadline", ["fail__refund_no_show_at_submit_by", "fail__refund_timeout_at_settle_by"]),
   ("lib/escrow/holdings.ak", "  expect tokens == [Pair(job_id, 1)]\n", "", ["fail__settle_escrow_holding_another_jobs_token"]),
+  ("lib/escrow/lock.ak", "    (address == Address {\n      payment_credential: Script(own_policy),\n      stake_credential: None,\n    })?,\n", "    (address.payment_credential == Script(own_policy))?,\n", ["fail__lock_escrow_output_with_a_stake_key", "fail__lock_escrow_output_with_a_script_stake_part"]),
+  ("lib/escrow/submit.ak", "    (value.quantity_of(own.value, own_hash, job_id) == 1)?,\n", "", ["fail__submit_an_input_without_its_job_token"]),
 ]
 ok = True
 for path, old, new, expected in cases:
