@@ -821,6 +821,28 @@ impl Devnet {
         Ok(out)
     }
 
+    /// Every asset under `policy` that unspent outputs (chain only) hold, with
+    /// who holds how much: `(asset name, address bytes, quantity)`, sorted.
+    /// Blockfrost's `/assets/policy/{policy}` and `/assets/{unit}/addresses`.
+    pub fn policy_holdings(&self, policy: &Hash<28>) -> Vec<(Vec<u8>, Vec<u8>, u64)> {
+        let core = self.lock();
+        let mut held: std::collections::BTreeMap<(Vec<u8>, Vec<u8>), u64> =
+            std::collections::BTreeMap::new();
+        for cbor in core.utxo.values() {
+            let Ok(view) = OutputView::decode(cbor) else {
+                continue;
+            };
+            if let Some(assets) = view.value.assets.get(policy) {
+                for (name, q) in assets {
+                    *held
+                        .entry((name.clone(), view.address.clone()))
+                        .or_default() += q;
+                }
+            }
+        }
+        held.into_iter().map(|((n, a), q)| (n, a, q)).collect()
+    }
+
     /// Unspent outputs (chain only) at base addresses of network `network_id`
     /// whose stake part is `stake`, oldest first, one page: Blockfrost's
     /// `/accounts/{stake_address}/utxos`.

@@ -257,3 +257,29 @@ async fn reward_accounts_are_served_and_can_be_paid_into() {
     let r = get(&http, format!("{base}/api/v0/accounts/not-an-address")).await;
     assert_eq!(r.status(), 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policys_assets_and_their_holders_are_listed() {
+    let d = Devnet::open(DevnetConfig::default()).unwrap();
+    let carol = ntx_devnet::KeyPair::generate("carol");
+    d.fund_now(&bech32(&carol), 3_000_000, 42).unwrap();
+    let served = Served::start(&d).await;
+    let http = reqwest::Client::new();
+    let base = format!("http://{}/api/v0", served.api);
+    let unit = d.status().ntx_unit;
+    let policy = &unit[..56];
+    let assets = get_json(&http, format!("{base}/assets/policy/{policy}")).await;
+    let listed = assets.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{assets}");
+    assert_eq!(listed[0]["asset"], unit.as_str());
+    let holders = get_json(&http, format!("{base}/assets/{unit}/addresses")).await;
+    let carols = holders
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["address"] == bech32(&carol).as_str())
+        .unwrap_or_else(|| panic!("carol holds NTX: {holders}"));
+    assert_eq!(carols["quantity"], "42");
+    let r = get(&http, format!("{base}/assets/policy/not-hex")).await;
+    assert_eq!(r.status(), 400);
+}

@@ -3,9 +3,9 @@
 
 use ntx_devnet::{Devnet, DevnetError, OutRef};
 use ntx_offchain::chain::{
-    AddressTx, AwaitOptions, AwaitSchedule, BlockRange, ChainError, ChainProvider, Confirmation,
-    LabelledMetadata, ProtocolParams, RedeemerPurpose, RewardAccount, Tip, TxId, TxInfo,
-    TxMetadata, TxRedeemer,
+    AddressTx, AssetHolding, AwaitOptions, AwaitSchedule, BlockRange, ChainError, ChainProvider,
+    Confirmation, LabelledMetadata, ProtocolParams, RedeemerPurpose, RewardAccount, Tip, TxId,
+    TxInfo, TxMetadata, TxRedeemer,
 };
 use ntx_offchain::protocol::OutputReference;
 use ntx_offchain::tx::{TxOutput, Utxo};
@@ -163,6 +163,19 @@ impl ChainProvider for DevnetChain {
             }
         }
         Ok(out)
+    }
+
+    async fn policy_holdings(&self, policy: &[u8; 28]) -> Result<Vec<AssetHolding>, ChainError> {
+        Ok(self
+            .devnet
+            .policy_holdings(&pallas_crypto::hash::Hash::new(*policy))
+            .into_iter()
+            .map(|(name, address, quantity)| AssetHolding {
+                name,
+                address,
+                quantity,
+            })
+            .collect())
     }
 
     async fn reward_account(

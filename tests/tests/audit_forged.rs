@@ -12,6 +12,7 @@ use ntx_offchain::audit::{
     Audit, EscrowTx, History, JobReport, Recheck, ResultChecker, Rule, check, recompute,
     render_table,
 };
+use ntx_offchain::chain::AssetHolding;
 use ntx_offchain::protocol::{
     FromPlutusData, Settlement, ToPlutusData, Verdict, attestation_message, payout_datum,
     sign_attestation,
@@ -454,4 +455,61 @@ async fn a_quorum_that_signed_a_bad_result() {
     recompute(&mut blind, &KnownResults(Vec::new())).await;
     assert!(blind.is_clean());
     assert_eq!(blind.notes.len(), 2);
+}
+
+/// The escrow's payment credential with someone's stake key: not the escrow
+/// address (the lock refuses it since 2026-12-04; an audit of an older chain, or
+/// of a chain the contract did not guard, must still say so).
+fn foreign_stake_address(s: &Scenario) -> Vec<u8> {
+    let mut address = vec![0x10];
+    address.extend(s.target.script_hash);
+    address.extend([0x99; 28]);
+    address
+}
+
+#[test]
+fn a_job_token_held_outside_the_escrow_address() {
+    let s = scenario();
+    let elsewhere = foreign_stake_address(s);
+    let audit = forge(|h| {
+        h.holdings.push(AssetHolding {
+            name: s.jobs.open.to_vec(),
+            address: elsewhere,
+            quantity: 1,
+        })
+    });
+    assert_only(&audit, Rule::TokenElsewhere, &s.jobs.open, None);
+}
+
+#[test]
+fn a_lock_to_the_script_credential_with_a_stake_part() {
+    let s = scenario();
+    let elsewhere = foreign_stake_address(s);
+    let policy = s.target.script_hash;
+    let audit = forge(|h| {
+        let lock = tx(h, &s.txs.lock_b);
+        let out = lock
+            .outputs
+            .iter_mut()
+            .find(|o| {
+                o.value
+                    .assets
+                    .get(&policy)
+                    .is_some_and(|t| t.contains_key(s.jobs.open.as_slice()))
+            })
+            .expect("the open job's escrow output");
+        out.address = elsewhere;
+    });
+    let flagged: Vec<_> = audit
+        .findings
+        .iter()
+        .filter(|f| f.job_id == Some(hex::encode(s.jobs.open)))
+        .collect();
+    assert!(
+        flagged
+            .iter()
+            .any(|f| f.rule == Rule::Lock && f.detail.contains("does not go to the escrow address")),
+        "{}",
+        render_table(&audit)
+    );
 }

@@ -43,6 +43,9 @@ pub enum Rule {
     Overdue,
     /// A re-run of the job disagrees with what the quorum signed.
     Recompute,
+    /// A job token sits somewhere other than the escrow address itself (e.g. at
+    /// the script's payment credential with someone's stake key).
+    TokenElsewhere,
 }
 
 impl Rule {
@@ -60,6 +63,7 @@ impl Rule {
             Rule::EscrowLeak => "escrow-leak",
             Rule::Overdue => "overdue",
             Rule::Recompute => "recompute",
+            Rule::TokenElsewhere => "token-elsewhere",
         }
     }
 
@@ -81,6 +85,7 @@ impl Rule {
             Rule::EscrowLeak => "value leaves an escrow only through Submit or a settlement",
             Rule::Overdue => "no escrow is past settle_by and still unsettled",
             Rule::Recompute => "a re-run of the job agrees with the quorum",
+            Rule::TokenElsewhere => "job tokens sit only at the escrow address itself",
         }
     }
 }
@@ -356,10 +361,10 @@ impl<'h> Checker<'h> {
         self.history.slot_config.slot_to_posix_ms(slot)
     }
 
+    /// Exactly the escrow address: the script's payment credential, no stake
+    /// part (the lock refuses any other).
     fn is_escrow_address(&self, address: &[u8]) -> bool {
-        matches!(pallas_addresses::Address::from_bytes(address),
-            Ok(pallas_addresses::Address::Shelley(a))
-                if Address::from(&a).payment == Credential::Script(self.target().script_hash))
+        address == super::collect::escrow_address(&self.target().script_hash, self.network).to_vec()
     }
 
     fn amount(&self, value: &Value) -> u64 {
@@ -916,6 +921,29 @@ impl<'h> Checker<'h> {
     }
 
     fn finish(mut self) -> Audit {
+        let elsewhere: Vec<(Option<[u8; 32]>, String)> = self
+            .history
+            .holdings
+            .iter()
+            .filter(|h| !self.is_escrow_address(&h.address))
+            .map(|h| {
+                let shown = pallas_addresses::Address::from_bytes(&h.address)
+                    .ok()
+                    .and_then(|a| a.to_bech32().ok())
+                    .unwrap_or_else(|| hex::encode(&h.address));
+                let token = hex::encode(&h.name);
+                (
+                    h.name.as_slice().try_into().ok(),
+                    format!(
+                        "{} of job token {token} sit at {shown}, not at the escrow address",
+                        h.quantity
+                    ),
+                )
+            })
+            .collect();
+        for (id, detail) in elsewhere {
+            self.finding(Rule::TokenElsewhere, id.as_ref(), None, detail);
+        }
         let now = self.history.now_ms;
         let overdue: Vec<([u8; 32], u64)> = self
             .jobs

@@ -108,7 +108,9 @@ pub async fn collect_history(
             }
         }
     }
+    let holdings = chain.policy_holdings(&target.script_hash).await?;
     Ok(History {
+        holdings,
         target,
         slot_config,
         from_slot,

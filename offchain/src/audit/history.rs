@@ -243,4 +243,7 @@ pub struct History {
     pub now_ms: u64,
     /// The transactions, oldest first.
     pub txs: Vec<EscrowTx>,
+    /// Where the deployment's job tokens sit now, at any address (read when
+    /// the audit runs, whatever its range).
+    pub holdings: Vec<crate::chain::AssetHolding>,
 }

@@ -14,8 +14,9 @@ use super::convert::{self, hex_array};
 use super::params::{ProtocolParams, json_u64, uint};
 use super::retry::{RetryPolicy, parse_retry_after};
 use super::{
-    AddressTx, AwaitOptions, AwaitSchedule, BlockRange, ChainError, ChainProvider, Confirmation,
-    LabelledMetadata, RedeemerPurpose, RewardAccount, Tip, TxId, TxInfo, TxMetadata, TxRedeemer,
+    AddressTx, AssetHolding, AwaitOptions, AwaitSchedule, BlockRange, ChainError, ChainProvider,
+    Confirmation, LabelledMetadata, RedeemerPurpose, RewardAccount, Tip, TxId, TxInfo, TxMetadata,
+    TxRedeemer,
 };
 use crate::evaluate::{ExUnits, SlotConfig};
 use crate::network::Network;
@@ -463,6 +464,44 @@ impl ChainProvider for Blockfrost {
         let path = format!("/accounts/{text}/utxos");
         let items = self.get_pages(&path).await?;
         self.to_utxos(&path, &items, None).await
+    }
+
+    async fn policy_holdings(&self, policy: &[u8; 28]) -> Result<Vec<AssetHolding>, ChainError> {
+        let policy_hex = hex::encode(policy);
+        let path = format!("/assets/policy/{policy_hex}");
+        let assets = self.get_pages(&path).await?;
+        let mut out = Vec::new();
+        for a in &assets {
+            let unit = a
+                .get("asset")
+                .and_then(Json::as_str)
+                .ok_or_else(|| bad(&path, "an entry has no `asset`"))?;
+            let name = unit
+                .strip_prefix(policy_hex.as_str())
+                .and_then(|n| hex::decode(n).ok())
+                .ok_or_else(|| bad(&path, "an `asset` is not under the policy asked for"))?;
+            if a.get("quantity").and_then(json_u64) == Some(0) {
+                continue; // minted and burned
+            }
+            let where_path = format!("/assets/{unit}/addresses");
+            for h in self.get_pages(&where_path).await? {
+                let address = h
+                    .get("address")
+                    .and_then(Json::as_str)
+                    .and_then(|t| pallas_addresses::Address::from_bech32(t).ok())
+                    .ok_or_else(|| bad(&where_path, "an entry has no readable `address`"))?;
+                let quantity = h
+                    .get("quantity")
+                    .and_then(json_u64)
+                    .ok_or_else(|| bad(&where_path, "an entry has no `quantity`"))?;
+                out.push(AssetHolding {
+                    name: name.clone(),
+                    address: address.to_vec(),
+                    quantity,
+                });
+            }
+        }
+        Ok(out)
     }
 
     async fn reward_account(

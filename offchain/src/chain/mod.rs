@@ -55,6 +55,17 @@ pub struct RewardAccount {
     pub withdrawable: u64,
 }
 
+/// How much of one asset one address holds now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetHolding {
+    /// The asset's name under the policy asked for.
+    pub name: Vec<u8>,
+    /// The holder's address bytes.
+    pub address: Vec<u8>,
+    /// The quantity it holds.
+    pub quantity: u64,
+}
+
 /// Where a transaction sits on the chain, once awaited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Confirmation {
@@ -418,6 +429,10 @@ pub trait ChainProvider: Send + Sync {
     /// Every UTxO at any address whose stake part is `stake` (all pages; empty for
     /// a credential never seen). Blockfrost: `/accounts/{stake_address}/utxos`.
     async fn utxos_at_stake(&self, stake: &StakeAddress) -> Result<Vec<Utxo>, ChainError>;
+
+    /// Who holds each asset of `policy` now (Blockfrost's `/assets/policy/…`
+    /// and `/assets/{unit}/addresses`).
+    async fn policy_holdings(&self, policy: &[u8; 28]) -> Result<Vec<AssetHolding>, ChainError>;
 
     /// The reward account of `stake`; `None` when it is not registered.
     async fn reward_account(

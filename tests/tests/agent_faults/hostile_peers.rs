@@ -245,10 +245,19 @@ async fn twenty_jobs_whose_verifiers_never_answer_do_not_slow_an_honest_job() {
     let mut provider = Agent::start(w.provider_config());
     let mut verifiers = w.start_verifiers();
 
-    let started = Instant::now();
-    let first = w.lock().await;
-    w.wait_paid(&provider, &first).await;
-    let alone = started.elapsed();
+    // The honest job's time alone: the slower of two runs, so that a test running
+    // beside this one does not make the bound tighter than it is.
+    let mut alone = Duration::ZERO;
+    for _ in 0..2 {
+        let started = Instant::now();
+        let job = w.lock().await;
+        w.wait_for("an honest job paid", || async {
+            let row = provider.job(&job).await?;
+            (row["stage"] == "paid").then_some(())
+        })
+        .await;
+        alone = alone.max(started.elapsed());
+    }
 
     // Twenty jobs whose specs send the provider to the tarpit for attestations
     // (the datum's verifiers are the real ones, so the policy takes them).
@@ -281,6 +290,7 @@ async fn twenty_jobs_whose_verifiers_never_answer_do_not_slow_an_honest_job() {
     })
     .await;
     let with_tarpits = started.elapsed();
+    eprintln!("lock → paid: {alone:?} alone, {with_tarpits:?} beside twenty tarpit jobs");
     assert!(w.ntx(&w.payout) > paid_before);
     assert!(
         with_tarpits <= alone * 2,
