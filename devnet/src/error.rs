@@ -10,6 +10,20 @@ pub enum LedgerError {
     /// The bytes are not a Conway transaction.
     #[error("the transaction is not valid Conway-era CBOR ({0}); build it for the Conway era")]
     Decode(String),
+    /// The ledger's CBOR decoder refuses the bytes (an empty set or map where the
+    /// CDDL wants a non-empty one, a zero quantity, a repeated key).
+    #[error(
+        "the transaction does not decode as the Conway ledger decodes it: {detail} (ledger decoder: {rule})"
+    )]
+    Undecodable {
+        /// The ledger's name for the failure.
+        rule: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A metadata value breaks the UTXOW metadata rule.
+    #[error("{0} (UTXOW rule: InvalidMetadata)")]
+    InvalidMetadata(String),
     /// No spending inputs.
     #[error("the transaction spends no inputs (UTXO rule: InputSetEmptyUTxO)")]
     NoInputs,
@@ -270,12 +284,14 @@ pub enum LedgerError {
     /// A feature the devnet does not model.
     #[error("{0} is not supported by the devnet")]
     Unsupported(String),
-    /// A structural rule checked by pallas-validate.
-    #[error("{message} (pallas-validate phase-1: {rule})")]
+    /// A structural rule checked by pallas-validate, under the ledger's name.
+    #[error("{message} (Conway rule: {rule}; found by pallas-validate's {pallas})")]
     Phase1 {
-        /// The pallas variant name.
-        rule: String,
-        /// Its message.
+        /// The ledger's predicate failure (e.g. `MissingVKeyWitnessesUTXOW`).
+        rule: &'static str,
+        /// pallas-validate's name for it.
+        pallas: String,
+        /// pallas-validate's message.
         message: String,
     },
     /// The redeemers do not match the scripts that must run.

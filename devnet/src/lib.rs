@@ -28,11 +28,13 @@
 
 pub mod bench;
 mod chain;
+mod decoder;
 mod error;
 mod fees;
 pub mod genesis;
 mod http;
 mod ledger;
+mod ledger_rules;
 pub mod params;
 mod phase1;
 mod phase2;

@@ -99,8 +99,10 @@ pub(crate) fn validate_tx(
     view: &dyn LedgerView,
 ) -> Result<ValidatedTx, LedgerError> {
     let p = env.params;
+    crate::decoder::check(bytes)?;
     let mtx = MultiEraTx::decode_for_era(Era::Conway, bytes)
         .map_err(|e| LedgerError::Decode(e.to_string()))?;
+    crate::decoder::check_metadata(bytes)?;
     let tx = mtx
         .as_conway()
         .ok_or_else(|| LedgerError::Decode("not a Conway transaction".into()))?;
@@ -953,11 +955,13 @@ fn run_pallas(
     match outcome {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(LedgerError::Phase1 {
-            rule: format!("{e:?}"),
+            rule: crate::ledger_rules::ledger_rule(&e, mtx),
+            pallas: format!("{e:?}"),
             message: e.to_string(),
         }),
         Err(_) => Err(LedgerError::Phase1 {
-            rule: "panic".into(),
+            rule: "DeserialiseFailure",
+            pallas: "panic".into(),
             message: "pallas-validate panicked on this transaction (malformed input)".into(),
         }),
     }

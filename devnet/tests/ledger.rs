@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
+#[path = "ledger/decoder_rules.rs"]
+mod decoder_rules;
 
 use common::*;
 use ntx_devnet::txbuilder::{Output, RedeemerSpec, TxBuilder};
@@ -179,7 +181,7 @@ fn missing_signature_is_rejected() {
     let b = payment(&d, &alice, first_utxo(&d, &alice), &addr(&bob), 2_000_000);
     let e = rejected(&d, &b.build(&d.params(), &[&bob]));
     assert!(
-        matches!(&e, LedgerError::Phase1 { rule, .. } if rule.contains("VKWitnessMissing")),
+        matches!(&e, LedgerError::Phase1 { rule, .. } if *rule == "MissingVKeyWitnessesUTXOW"),
         "{e}"
     );
 }

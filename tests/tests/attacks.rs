@@ -597,7 +597,7 @@ fn submit_without_the_agent_key() {
         LedgerError::MissingVKeyWitness { key_hash, .. } => {
             *key_hash == hex::encode(scene.agent.key_hash)
         }
-        LedgerError::Phase1 { rule, .. } => rule.contains("ReqSignerMissing"),
+        LedgerError::Phase1 { rule, .. } => *rule == "MissingVKeyWitnessesUTXOW",
         _ => false,
     };
     assert!(wants_witness, "the ledger wants the agent's witness: {err}");
