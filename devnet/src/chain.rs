@@ -821,6 +821,34 @@ impl Devnet {
         Ok(out)
     }
 
+    /// Lovelace in unspent outputs (chain only): the devnet's circulating supply.
+    pub fn circulating_lovelace(&self) -> u64 {
+        self.lock()
+            .utxo
+            .values()
+            .filter_map(|cbor| OutputView::decode(cbor).ok())
+            .map(|v| v.value.coin)
+            .sum()
+    }
+
+    /// Unspent outputs (chain only) whose address bytes satisfy `at`, oldest
+    /// first (a scan of the UTxO set: for queries by payment credential).
+    pub fn utxos_where(
+        &self,
+        at: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<OutputRecord>, DevnetError> {
+        let core = self.lock();
+        let mut found = Vec::new();
+        for (r, cbor) in &core.utxo {
+            let matches = OutputView::decode(cbor).is_ok_and(|v| at(&v.address));
+            if matches && let Some(rec) = core.store.output(r)? {
+                found.push(rec);
+            }
+        }
+        found.sort_by_key(|r| (r.created_height, r.out_ref.tx_hash, r.out_ref.index));
+        Ok(found)
+    }
+
     /// Every asset under `policy` that unspent outputs (chain only) hold, with
     /// who holds how much: `(asset name, address bytes, quantity)`, sorted.
     /// Blockfrost's `/assets/policy/{policy}` and `/assets/{unit}/addresses`.

@@ -20,6 +20,7 @@ use crate::chain::{ClockMode, Devnet, DevnetConfig, RollbackMode};
 use crate::error::DevnetError;
 use crate::genesis::{EPOCH_LENGTH, GenesisConfig, NETWORK_MAGIC};
 use crate::ledger::OutRef;
+use crate::store::OutputRecord;
 use crate::value::OutputView;
 
 /// Blockfrost's page size.
@@ -112,9 +113,19 @@ fn address_bytes(s: &str) -> Result<Vec<u8>, ApiError> {
 struct PageQ {
     page: Option<u64>,
     count: Option<u64>,
+    order: Option<String>,
 }
 
 impl PageQ {
+    /// `order=desc` (Blockfrost's default is `asc`).
+    fn descending(&self) -> Result<bool, ApiError> {
+        match self.order.as_deref() {
+            None | Some("asc") => Ok(false),
+            Some("desc") => Ok(true),
+            Some(other) => Err(bad(format!("order must be asc or desc, not {other:?}"))),
+        }
+    }
+
     fn window(&self) -> (u64, u64) {
         let count = self.count.unwrap_or(PAGE).clamp(1, PAGE);
         let page = self.page.unwrap_or(1).max(1);
@@ -152,12 +163,16 @@ async fn epoch_latest(State(d): State<Devnet>) -> R {
     let epoch = slot / EPOCH_LENGTH;
     let start = sc.slot_to_posix_ms(epoch * EPOCH_LENGTH) / 1000;
     let end = sc.slot_to_posix_ms((epoch + 1) * EPOCH_LENGTH) / 1000;
-    let tip = d.tip();
+    let t = d.with_core(|c| {
+        c.store
+            .block_totals(epoch * EPOCH_LENGTH, (epoch + 1) * EPOCH_LENGTH)
+    })?;
     Ok(Json(json!({
         "epoch": epoch, "start_time": start, "end_time": end,
-        "first_block_time": start, "last_block_time": tip.time,
-        "block_count": tip.height, "tx_count": d.with_core(|c| c.store.tx_count_between(0, tip.height).unwrap_or(0)),
-        "output": "0", "fees": "0", "active_stake": null,
+        "first_block_time": t.first_time.unwrap_or(start),
+        "last_block_time": t.last_time.unwrap_or(start),
+        "block_count": t.blocks, "tx_count": t.txs,
+        "output": t.output.to_string(), "fees": t.fees.to_string(), "active_stake": null,
     })))
 }
 
@@ -181,10 +196,17 @@ async fn block_latest(State(d): State<Devnet>) -> R {
     Ok(Json(block_json(&d, &d.tip())))
 }
 
+/// `/blocks/{hash_or_number}`: 64 hex digits are a hash (even all digits, e.g.
+/// 64 zeros, which is no block's hash), anything shorter a height.
 async fn block_by(State(d): State<Devnet>, Path(id): Path<String>) -> R {
-    let b = match id.parse::<u64>() {
-        Ok(h) => d.with_core(|c| c.store.block(h))?,
-        Err(_) => d.with_core(|c| c.store.block_by_hash(&hex32(&id).unwrap_or_default()))?,
+    let b = if id.len() == 64 {
+        let hash = hex32(&id)?;
+        d.with_core(|c| c.store.block_by_hash(&hash))?
+    } else {
+        let height: u64 = id
+            .parse()
+            .map_err(|_| bad(format!("{id:?} is neither a block hash nor a height")))?;
+        d.with_core(|c| c.store.block(height))?
     };
     let b = b.ok_or_else(|| not_found("block"))?;
     Ok(Json(block_json(&d, &b)))
@@ -223,53 +245,67 @@ async fn address_utxos_unit(
     address_utxos_filtered(d, addr, Some(unit), q).await
 }
 
-async fn address_utxos_filtered(d: Devnet, addr: String, unit: Option<String>, q: PageQ) -> R {
-    let a = address_bytes(&addr)?;
-    let (count, offset) = q.window();
-    let rows = d.with_core(|c| -> Result<Vec<J>, DevnetError> {
-        let all = if unit.is_some() {
-            c.store.utxos_at(&a, u64::MAX >> 2, 0)?
-        } else {
-            c.store.utxos_at(&a, count, offset)?
+/// What `/addresses/{address}/utxos` names: an address, or (as Lucid's
+/// `utxosAt(credential)` sends it) a payment credential, `addr_vkh1…` or
+/// `script1…`, meaning every address with that payment part.
+enum AddressQuery {
+    Exact(Vec<u8>),
+    Payment { script: bool, hash: [u8; 28] },
+}
+
+fn address_query(s: &str) -> Result<AddressQuery, ApiError> {
+    if let Ok((hrp, data)) = bech32::decode(s) {
+        let script = match hrp.as_str() {
+            "addr_vkh" | "addr_shared_vkh" => Some(false),
+            "script" => Some(true),
+            _ => None,
         };
-        Ok(all
-            .into_iter()
-            .map(|r| (r.out_ref, r.cbor, r.created_height))
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|x| json!([x.0.tx_hash.to_string(), x.0.index, hex::encode(&x.1), x.2]))
-            .collect())
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let r = OutRef::new(
-            Hash::<32>::new(
-                hex32(row[0].as_str().unwrap_or_default())?
-                    .try_into()
-                    .unwrap_or([0; 32]),
-            ),
-            row[1].as_u64().unwrap_or(0) as u32,
-        );
-        let cbor = hex::decode(row[2].as_str().unwrap_or_default()).unwrap_or_default();
-        let j = utxo_json(&d, &r, &cbor, row[3].as_u64().unwrap_or(0));
-        if let Some(u) = &unit {
-            let has = j["amount"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x["unit"] == J::String(u.clone())));
-            if !has {
-                continue;
-            }
+        if let Some(script) = script {
+            let hash: [u8; 28] = data
+                .try_into()
+                .map_err(|_| bad(format!("{s:?} does not hold a 28-byte credential")))?;
+            return Ok(AddressQuery::Payment { script, hash });
         }
-        out.push(j);
     }
-    if unit.is_some() {
-        out = out
-            .into_iter()
+    address_bytes(s).map(AddressQuery::Exact)
+}
+
+/// Whether `address` (bytes) has the payment part `script`/`hash`.
+fn pays_to(address: &[u8], script: bool, hash: &[u8; 28]) -> bool {
+    let Some(header) = address.first() else {
+        return false;
+    };
+    let kind = header >> 4;
+    // Shelley address types 0–7: bit 0 of the type is "payment part is a script".
+    kind <= 7 && (kind & 1 == 1) == script && address.get(1..29) == Some(hash.as_slice())
+}
+
+async fn address_utxos_filtered(d: Devnet, addr: String, unit: Option<String>, q: PageQ) -> R {
+    let query = address_query(&addr)?;
+    let (count, offset) = q.window();
+    let mut rows: Vec<OutputRecord> = match &query {
+        AddressQuery::Exact(a) => d.with_core(|c| c.store.utxos_at(a, u64::MAX >> 2, 0))?,
+        AddressQuery::Payment { script, hash } => {
+            d.utxos_where(|address| pays_to(address, *script, hash))?
+        }
+    };
+    if let Some(u) = &unit {
+        rows.retain(|r| {
+            utxo_json(&d, &r.out_ref, &r.cbor, r.created_height)["amount"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x["unit"] == J::String(u.clone())))
+        });
+    }
+    if q.descending()? {
+        rows.reverse();
+    }
+    Ok(Json(J::Array(
+        rows.iter()
             .skip(offset as usize)
             .take(count as usize)
-            .collect();
-    }
-    Ok(Json(J::Array(out)))
+            .map(|r| utxo_json(&d, &r.out_ref, &r.cbor, r.created_height))
+            .collect(),
+    )))
 }
 
 /// The credential and network id of a bech32 stake address.
@@ -441,6 +477,7 @@ async fn address_txs(
     let (count, offset) = PageQ {
         page: q.page,
         count: q.count,
+        order: None,
     }
     .window();
     let from = q.from.as_deref().map(block_bound).transpose()?;
@@ -510,6 +547,7 @@ async fn tx(State(d): State<Devnet>, Path(hash): Path<String>) -> R {
         "pool_update_count": 0, "pool_retire_count": 0,
         "asset_mint_or_burn_count": body.mint.as_ref().map(|m| m.values().map(|v| v.len()).sum::<usize>()).unwrap_or(0),
         "redeemer_count": redeemers, "valid_contract": t.is_valid,
+        "treasury_donation": body.donation.map_or(0, u64::from).to_string(),
     })))
 }
 
@@ -849,8 +887,67 @@ async fn admin_status(State(d): State<Devnet>) -> R {
     Ok(Json(serde_json::to_value(d.status()).unwrap_or(J::Null)))
 }
 
+/// `/health`: Blockfrost's liveness answer.
+async fn health() -> R {
+    Ok(Json(json!({"is_healthy": true})))
+}
+
+/// `/health/clock`: the server's time, POSIX ms.
+async fn health_clock() -> R {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Ok(Json(json!({"server_time": ms})))
+}
+
+/// `/network`: supply and stake. Everything in unspent outputs circulates; the
+/// rest of the maximum supply is the reserves; nothing is staked.
+async fn network(State(d): State<Devnet>) -> R {
+    const MAX: u64 = 45_000_000_000_000_000;
+    let circulating = d.circulating_lovelace();
+    Ok(Json(json!({
+        "supply": {
+            "max": MAX.to_string(),
+            "total": circulating.to_string(),
+            "circulating": circulating.to_string(),
+            "locked": "0",
+            "treasury": "0",
+            "reserves": MAX.saturating_sub(circulating).to_string(),
+        },
+        "stake": {"live": "0", "active": "0"},
+    })))
+}
+
+/// Yaci DevKit's faucet request (`{address, adaAmount}`), so test suites
+/// written for it fund addresses here unchanged.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TopupReq {
+    address: String,
+    ada_amount: u64,
+}
+
+/// `POST /local-cluster/api/addresses/topup`: pays `adaAmount` ADA to
+/// `address` and makes a block.
+async fn topup(State(d): State<Devnet>, Json(r): Json<TopupReq>) -> R {
+    let lovelace = r
+        .ada_amount
+        .checked_mul(1_000_000)
+        .ok_or_else(|| bad("adaAmount is too large"))?;
+    let out = tokio::task::spawn_blocking(move || d.fund_now(&r.address, lovelace, 0))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok(Json(json!({
+        "status": true,
+        "message": format!("Topup successful: {}#{}", out.tx_hash, out.index),
+    })))
+}
+
 fn blockfrost_routes() -> Router<Devnet> {
     Router::new()
+        .route("/health", get(health))
+        .route("/health/clock", get(health_clock))
+        .route("/network", get(network))
         .route("/epochs/latest/parameters", get(parameters))
         .route("/epochs/latest", get(epoch_latest))
         .route("/blocks/latest", get(block_latest))
@@ -892,6 +989,7 @@ pub fn router(d: Devnet) -> Router {
     Router::new()
         .nest("/api/v0", blockfrost_routes())
         .nest("/devnet", admin)
+        .route("/local-cluster/api/addresses/topup", post(topup))
         .merge(blockfrost_routes())
         .fallback(|| async { not_found("route") })
         .with_state(d)

@@ -208,6 +208,11 @@ impl ProtocolParams {
     pub fn to_blockfrost_json(&self, epoch: u64) -> Json {
         let mut m = self.raw.clone();
         m.insert("epoch".into(), Json::from(epoch));
+        // The OpenAPI schema names this one `pvtpp_security_group`; Blockfrost
+        // serves both spellings.
+        if let Some(v) = m.get("pvt_p_p_security_group").cloned() {
+            m.entry("pvtpp_security_group").or_insert(v);
+        }
         if let Some(Json::Object(raw)) = self.raw.get("cost_models_raw") {
             let mut named = serde_json::Map::new();
             for (lang, values) in raw {

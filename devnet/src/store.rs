@@ -612,13 +612,25 @@ impl Store {
             .optional()?)
     }
 
-    /// Number of transactions in blocks between two heights (inclusive).
-    pub fn tx_count_between(&self, from: u64, to: u64) -> Result<u64, DevnetError> {
+    /// Blocks after genesis with `from ≤ slot < to`: their count, transactions,
+    /// fees, output lovelace, and first and last block times.
+    pub fn block_totals(&self, from: u64, to: u64) -> Result<BlockTotals, DevnetError> {
         Ok(self.conn.query_row(
-            "SELECT COUNT(*) FROM txs WHERE height BETWEEN ?1 AND ?2",
+            "SELECT COUNT(*), COALESCE(SUM(tx_count), 0), COALESCE(SUM(fees), 0),
+                    COALESCE(SUM(output), 0), MIN(time), MAX(time)
+             FROM blocks WHERE height > 0 AND slot >= ?1 AND slot < ?2",
             params![from as i64, to as i64],
-            |r| r.get::<_, i64>(0),
-        )? as u64)
+            |r| {
+                Ok(BlockTotals {
+                    blocks: r.get::<_, i64>(0)? as u64,
+                    txs: r.get::<_, i64>(1)? as u64,
+                    fees: r.get::<_, i64>(2)? as u64,
+                    output: r.get::<_, i64>(3)? as u64,
+                    first_time: r.get::<_, Option<i64>>(4)?.map(|t| t as u64),
+                    last_time: r.get::<_, Option<i64>>(5)?.map(|t| t as u64),
+                })
+            },
+        )?)
     }
 
     /// Writes a consistent copy of the database to `path` (`VACUUM INTO`).
@@ -627,6 +639,23 @@ impl Store {
         self.conn.execute("VACUUM INTO ?1", [p])?;
         Ok(())
     }
+}
+
+/// What [`Store::block_totals`] sums.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlockTotals {
+    /// Blocks.
+    pub blocks: u64,
+    /// Transactions in them.
+    pub txs: u64,
+    /// Their fees, lovelace.
+    pub fees: u64,
+    /// Their outputs' lovelace.
+    pub output: u64,
+    /// The first block's time (POSIX s).
+    pub first_time: Option<u64>,
+    /// The last block's time (POSIX s).
+    pub last_time: Option<u64>,
 }
 
 fn insert_block(

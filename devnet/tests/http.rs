@@ -283,3 +283,92 @@ async fn a_policys_assets_and_their_holders_are_listed() {
     let r = get(&http, format!("{base}/assets/policy/not-hex")).await;
     assert_eq!(r.status(), 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blockfrost_fields_and_routes_clients_call() {
+    let d = Devnet::open(DevnetConfig::default()).unwrap();
+    let served = Served::start(&d).await;
+    let api = served.api;
+    let base = format!("http://{api}/api/v0");
+    let http = reqwest::Client::new();
+    let alice = d.key("alice").unwrap();
+    let bob = d.key("bob").unwrap();
+    let b = payment(&d, &alice, first_utxo(&d, &alice), &addr(&bob), 4_000_000);
+    let hash = d.submit(&b.build(&d.params(), &[&alice])).unwrap();
+    d.produce_block().unwrap();
+
+    // 64 hex digits are a hash, never height 0; a height still works.
+    let zeros = "0".repeat(64);
+    assert_eq!(
+        get(&http, format!("{base}/blocks/{zeros}")).await.status(),
+        404
+    );
+    assert_eq!(
+        get_json(&http, format!("{base}/blocks/0")).await["height"],
+        0
+    );
+    // The epoch's fees and output are the blocks' sums.
+    let epoch = get_json(&http, format!("{base}/epochs/latest")).await;
+    assert_ne!(epoch["fees"], "0", "{epoch}");
+    assert_ne!(epoch["output"], "0", "{epoch}");
+    assert_eq!(epoch["block_count"], 1, "{epoch}");
+    // Fields the OpenAPI schema requires.
+    let p = get_json(&http, format!("{base}/epochs/latest/parameters")).await;
+    assert!(!p["pvtpp_security_group"].is_null(), "{p}");
+    let t = get_json(&http, format!("{base}/txs/{hash}")).await;
+    assert_eq!(t["treasury_donation"], "0");
+    // UTxOs by payment credential (Lucid's utxosAt(credential)), and order=desc.
+    let vkh = bech32::encode::<bech32::Bech32>(
+        bech32::Hrp::parse("addr_vkh").unwrap(),
+        &addr(&bob)[1..29],
+    )
+    .unwrap();
+    let by_credential = get_json(&http, format!("{base}/addresses/{vkh}/utxos")).await;
+    let list = by_credential.as_array().unwrap();
+    assert!(
+        list.iter().any(|u| u["tx_hash"] == hash.to_string()),
+        "{by_credential}"
+    );
+    let asc = get_json(&http, format!("{base}/addresses/{}/utxos", bech32(&alice))).await;
+    let desc = get_json(
+        &http,
+        format!("{base}/addresses/{}/utxos?order=desc", bech32(&alice)),
+    )
+    .await;
+    let mut reversed = asc.as_array().unwrap().clone();
+    reversed.reverse();
+    assert_eq!(&reversed, desc.as_array().unwrap());
+    assert_eq!(
+        get(&http, format!("{base}/addresses/{vkh}/utxos?order=up"))
+            .await
+            .status(),
+        400
+    );
+    // Liveness, supply, and Yaci DevKit's faucet.
+    assert_eq!(
+        get_json(&http, format!("{base}/health")).await["is_healthy"],
+        true
+    );
+    let n = get_json(&http, format!("{base}/network")).await;
+    assert!(
+        n["supply"]["circulating"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
+    let carol = ntx_devnet::KeyPair::generate("carol");
+    let r = http
+        .post(format!("http://{api}/local-cluster/api/addresses/topup"))
+        .json(&serde_json::json!({"address": bech32(&carol), "adaAmount": 7}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let utxos = get_json(&http, format!("{base}/addresses/{}/utxos", bech32(&carol))).await;
+    assert_eq!(
+        utxos[0]["amount"][0],
+        serde_json::json!({"unit": "lovelace", "quantity": "7000000"})
+    );
+}
