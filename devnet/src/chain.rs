@@ -141,6 +141,9 @@ pub(crate) struct Core {
     pub ntx_policy: Hash<28>,
     pub keys: Vec<KeyPair>,
     pub data_dir: Option<PathBuf>,
+    /// With a running clock, an empty block at least every this many slots
+    /// (0: blocks only when transactions wait).
+    pub empty_block_every: u64,
 }
 
 struct View<'a> {
@@ -733,6 +736,7 @@ impl Devnet {
             ntx_policy,
             keys,
             data_dir: config.data_dir.clone(),
+            empty_block_every: 0,
         })
     }
 
@@ -781,15 +785,13 @@ impl Devnet {
         let view = View { core: &core };
         let mut utxos = Vec::new();
         for r in refs {
-            let out = extra
-                .iter()
-                .find(|(x, _)| *x == r)
-                .map(|(_, b)| b.clone())
-                .or_else(|| match view.utxo(&r) {
-                    Lookup::Unspent(b) => Some(b.to_vec()),
-                    _ => None,
-                })
-                .ok_or_else(|| format!("input {r} is not in the UTxO set"))?;
+            // What the chain (or the mempool) holds wins: a client's copy of an
+            // output only stands in for one the devnet does not know.
+            let out = match view.utxo(&r) {
+                Lookup::Unspent(b) => Some(b.to_vec()),
+                _ => extra.iter().find(|(x, _)| *x == r).map(|(_, b)| b.clone()),
+            }
+            .ok_or_else(|| format!("input {r} is not in the UTxO set"))?;
             utxos.push((r.to_cbor(), out));
         }
         let res = crate::phase2::measure(cbor, &utxos, &core.params, core.slot_config())?;
@@ -1072,15 +1074,25 @@ impl Devnet {
         let block = {
             let mut core = self.lock();
             let slot = core.current_slot();
-            if core.mempool.txs.is_empty() || slot <= core.tip.slot {
+            let every = core.empty_block_every;
+            let due = every > 0 && slot >= core.tip.slot + every;
+            if (core.mempool.txs.is_empty() && !due) || slot <= core.tip.slot {
                 return Ok(None);
             }
-            core.produce_block_at(slot, false)?
+            core.produce_block_at(slot, due)?
         };
         if block.is_some() {
             self.notify();
         }
         Ok(block)
+    }
+
+    /// With a running clock ([`Devnet::run_clock`]), makes a block at least every
+    /// `slots` slots even when nothing waits, as a real chain does, so that
+    /// confirmations grow on an idle chain; 0 (the default) makes blocks only
+    /// for pending transactions.
+    pub fn set_empty_block_every(&self, slots: u64) {
+        self.lock().empty_block_every = slots;
     }
 
     /// Rolls back the last `k` blocks (never genesis). Returns how many were rolled back.

@@ -749,6 +749,32 @@ async fn evaluate(State(d): State<Devnet>, body: Bytes) -> R {
     ))
 }
 
+/// An Ogmios v5 reference script, `{"plutus:v1"|"plutus:v2"|"plutus:v3": hex}`:
+/// the script's bytes as an output's script reference carries them (what
+/// `/scripts/{hash}/cbor` serves). Native scripts in JSON are not read.
+fn ogmios_script(script: &J) -> Result<(u8, Vec<u8>), ApiError> {
+    let entries = script
+        .as_object()
+        .filter(|m| m.len() == 1)
+        .ok_or_else(|| bad("an additionalUtxoSet script must be one {\"plutus:vN\": hex} entry"))?;
+    let (lang, hex_text) = entries.iter().next().expect("one entry");
+    let tag = match lang.as_str() {
+        "plutus:v1" => 1,
+        "plutus:v2" => 2,
+        "plutus:v3" => 3,
+        other => {
+            return Err(bad(format!(
+                "additionalUtxoSet script language {other:?} is not supported: give plutus:v1, plutus:v2 or plutus:v3"
+            )));
+        }
+    };
+    let bytes = hex_text
+        .as_str()
+        .and_then(|h| hex::decode(h).ok())
+        .ok_or_else(|| bad("an additionalUtxoSet script is not hex"))?;
+    Ok((tag, bytes))
+}
+
 async fn evaluate_utxos(State(d): State<Devnet>, Json(req): Json<J>) -> R {
     let cbor = req["cbor"]
         .as_str()
@@ -785,6 +811,12 @@ async fn evaluate_utxos(State(d): State<Devnet>, Json(req): Json<J>) -> R {
         let mut out = crate::txbuilder::Output::new(&address, value);
         if let Some(dt) = o["datum"].as_str() {
             out = out.inline_datum(&hex::decode(dt).map_err(|_| bad("datum is not hex"))?);
+        } else if let Some(h) = o["datumHash"].as_str() {
+            let h: [u8; 32] = hex32(h)?.try_into().unwrap_or([0; 32]);
+            out.datum = crate::txbuilder::OutDatum::Hash(Hash::new(h));
+        }
+        if let Some(script) = o.get("script").filter(|s| !s.is_null()) {
+            out.script_ref = Some(ogmios_script(script)?);
         }
         extra.push((r, out.to_cbor()));
     }
@@ -1006,6 +1038,9 @@ pub struct ServeConfig {
     pub slot_length_ms: u64,
     /// Genesis file (new chains only); `None`: the default genesis.
     pub genesis: Option<PathBuf>,
+    /// An empty block at least every this many slots (0: only for pending
+    /// transactions).
+    pub block_every_slots: u64,
 }
 
 /// Opens (or resumes) the devnet in `config.data_dir`, runs its clock and
@@ -1026,6 +1061,7 @@ pub async fn serve(
         slot_length_ms: config.slot_length_ms,
         clock: ClockMode::Wall,
     })?;
+    d.set_empty_block_every(config.block_every_slots);
     serve_devnet(d, config.port, cancel, on_ready).await
 }
 

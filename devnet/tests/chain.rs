@@ -163,3 +163,34 @@ fn wall_clock_mode_counts_slots_from_genesis() {
     d.advance_slots(1000).unwrap();
     assert!(d.current_slot() >= before + 1000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_chain_makes_blocks_on_its_cadence_when_asked() {
+    let d = Devnet::open(DevnetConfig {
+        slot_length_ms: 20,
+        clock: ClockMode::Wall,
+        ..DevnetConfig::default()
+    })
+    .unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let clock = {
+        let (d, c) = (d.clone(), cancel.clone());
+        tokio::spawn(async move { d.run_clock(c).await })
+    };
+    // Nothing waits and no cadence: no block.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(d.tip().height, 0);
+    // With one every 2 slots, confirmations grow on the idle chain.
+    d.set_empty_block_every(2);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while d.tip().height < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no blocks on the cadence"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(d.tip().tx_count, 0, "an empty block");
+    cancel.cancel();
+    clock.await.unwrap();
+}

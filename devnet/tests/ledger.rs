@@ -692,3 +692,25 @@ fn undecodable_bytes_are_rejected_not_panicking() {
     let e = rejected(&d, &[0x84, 0xff, 0x00]);
     assert!(matches!(e, LedgerError::Decode(_)), "{e}");
 }
+
+/// Lucid's evaluation sends its own copy of each input (`additionalUtxoSet`),
+/// often without the reference script or the datum; the chain's outputs win.
+#[test]
+fn a_clients_copy_of_an_output_never_replaces_the_chains() {
+    let f = plutus_fixture();
+    let tx = spend_locked(&f, 42, UNITS, true).build(&f.d.params(), &[&f.alice]);
+    let stripped = |r: OutRef, coin: u64| {
+        (
+            r,
+            Output::new(&addr(&f.alice), Value::lovelace(coin)).to_cbor(),
+        )
+    };
+    let extra = vec![
+        stripped(f.ref_42, 10_000_000),
+        stripped(f.locked, 20_000_000),
+    ];
+    let units =
+        f.d.evaluate(&tx, &extra)
+            .expect("evaluated against the chain's outputs");
+    assert_eq!(units.len(), 1, "{units:?}");
+}

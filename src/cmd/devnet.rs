@@ -35,6 +35,12 @@ enum Command {
         /// Genesis file (new chains only); the default funds a few accounts.
         #[arg(long)]
         genesis: Option<PathBuf>,
+        /// Make a block at least every N slots even when nothing waits, as a
+        /// real chain does (mainnet averages one per 20 slots), so
+        /// confirmations grow on an idle chain; 0: blocks only for pending
+        /// transactions.
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        block_every_slots: u64,
     },
     /// Pay ADA and devnet NTX from the faucet to an address (confirmed at once).
     Fund {
@@ -62,7 +68,8 @@ pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
             data_dir,
             slot_length_ms,
             genesis,
-        } => up(port, data_dir, slot_length_ms, genesis)
+            block_every_slots,
+        } => up(port, data_dir, slot_length_ms, genesis, block_every_slots)
             .map_err(|e| CliError::Failed(format!("{e:?}"))),
         Command::Fund { address, ada, ntx } => {
             let units = if ntx == "0" {
@@ -170,6 +177,7 @@ fn up(
     data_dir: PathBuf,
     slot_length_ms: u64,
     genesis: Option<PathBuf>,
+    block_every_slots: u64,
 ) -> miette::Result<()> {
     let runtime = tokio::runtime::Runtime::new().into_diagnostic()?;
     runtime.block_on(async {
@@ -185,6 +193,7 @@ fn up(
             data_dir: data_dir.clone(),
             slot_length_ms,
             genesis,
+            block_every_slots,
         };
         ntx_devnet::serve(config, cancel, |addr, devnet| {
             println!(
