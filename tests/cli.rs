@@ -131,6 +131,56 @@ async fn a_requesters_session_and_a_keepers_settle_through_the_binary() {
         (before.0 + deposit - fee(&cancel), before.1 + 2_000_000)
     );
 
+    // The same Cancel signed offline: written by the requester, signed by the
+    // requester and then by the agent (two machines), submitted from a file.
+    let locked = cli.json(&strs(&lock_args("2", "10m")));
+    let job = locked["job_id"].as_str().expect("job id").to_string();
+    let deposit = cli.json(&["job", "show", &job])["deposit_lovelace"]
+        .as_u64()
+        .expect("d");
+    let before = cli.balance("requester.skey");
+    let written = cli.json(&[
+        "job",
+        "cancel",
+        &job,
+        "--wallet",
+        "requester.skey",
+        "--out-file",
+        "cancel.json",
+    ]);
+    assert_eq!(written["submitted"], false);
+    cli.json(&[
+        "tx",
+        "sign",
+        "--tx-file",
+        "cancel.json",
+        "--signing-key-file",
+        "requester.skey",
+        "--out-file",
+        "cancel.requester.json",
+    ]);
+    let (code, _, err) = cli.run(&["tx", "submit", "--tx-file", "cancel.requester.json"]);
+    assert_ne!(code, 0, "the agent has not signed yet");
+    assert!(err.contains("itness"), "{err}");
+    let signed = cli.json(&[
+        "tx",
+        "sign",
+        "--tx-file",
+        "cancel.requester.json",
+        "--signing-key-file",
+        "agent.skey",
+        "--out-file",
+        "cancel.signed.json",
+    ]);
+    assert_eq!(signed["tx_id"], written["tx_id"], "signing keeps the id");
+    let submitted = cli.json(&["tx", "submit", "--tx-file", "cancel.signed.json"]);
+    assert_eq!(submitted["tx_id"], written["tx_id"]);
+    assert_eq!(
+        cli.balance("requester.skey"),
+        (before.0 + deposit - fee(&written), before.1 + 2_000_000),
+        "the offline Cancel refunded the requester"
+    );
+
     // A keeper settles a claim: the provider is paid, the keeper pays the fee.
     let locked = cli.json(&strs(&lock_args("7", "10m")));
     let job_id: [u8; 32] = hex::decode(locked["job_id"].as_str().expect("id"))
@@ -163,4 +213,25 @@ async fn a_requesters_session_and_a_keepers_settle_through_the_binary() {
     );
     assert_eq!(cli.balance("provider.skey"), (deposit, 7_000_000));
     assert!(cli.escrows().is_empty());
+}
+
+#[test]
+fn the_version_names_the_escrow_script_and_completions_cover_every_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cli = Ntx::new(env!("CARGO_BIN_EXE_ntx"), dir.path(), "http://127.0.0.1:9");
+    let (code, version, _) = cli.run(&["--version"]);
+    assert_eq!(code, 0);
+    let script = ntx_offchain::Blueprint::embedded()
+        .escrow(&ntx_offchain::protocol::Asset::mainnet_ntx())
+        .expect("the embedded escrow");
+    assert!(version.contains(&hex::encode(script.hash())), "{version}");
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, script, err) = cli.run(&["completions", shell]);
+        assert_eq!(code, 0, "{err}");
+        for command in ["deploy", "job", "settle", "audit", "tx", "completions"] {
+            assert!(script.contains(command), "{shell} lacks {command}");
+        }
+    }
+    let (code, _, err) = cli.run(&["completions", "tcsh"]);
+    assert_eq!(code, 2, "{err}");
 }

@@ -162,7 +162,8 @@ pub struct TxArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Write the unsigned transaction as a cardano-cli envelope to this file
-    /// (sign it with `cardano-cli conway transaction sign`) and submit nothing.
+    /// (sign it with `ntx tx sign` or `cardano-cli conway transaction sign`,
+    /// submit it with `ntx tx submit`) and submit nothing.
     #[arg(long)]
     pub out_file: Option<PathBuf>,
 }
@@ -198,18 +199,23 @@ impl TxArgs {
             "ex_units": {"mem": units.mem, "steps": units.steps},
             "job_ids": prepared.job_ids.iter().map(hex::encode).collect::<Vec<_>>(),
         });
+        // Sized for its witnesses with placeholders, which a signer replaces.
+        let unsigned = || {
+            ntx_offchain::tx::witness::without_placeholders(prepared.cbor())
+                .map_err(|e| CliError::Failed(e.to_string()))
+        };
         if let Some(path) = &self.out_file {
             let envelope = serde_json::json!({
                 "type": "Unwitnessed Tx ConwayEra",
                 "description": what,
-                "cborHex": hex::encode(prepared.cbor()),
+                "cborHex": hex::encode(unsigned()?),
             });
             std::fs::write(path, format!("{envelope:#}\n"))
                 .map_err(|e| CliError::Failed(format!("{}: {e}", path.display())))?;
             json["out_file"] = path.display().to_string().into();
             json["submitted"] = false.into();
         } else if self.dry_run {
-            json["cbor_hex"] = hex::encode(prepared.cbor()).into();
+            json["cbor_hex"] = hex::encode(unsigned()?).into();
             json["submitted"] = false.into();
         } else {
             eprintln!("submitting {what} {} …", hex::encode(prepared.tx_id()));

@@ -6,12 +6,14 @@ mod ask;
 mod audit;
 mod bench;
 mod common;
+mod completions;
 mod demo;
 mod deploy;
 mod devnet;
 mod job;
 mod market;
 mod settle;
+mod tx;
 mod wallet;
 
 use clap::{Parser, Subcommand};
@@ -20,7 +22,7 @@ pub use common::CliError;
 
 /// Pay for AI compute with NTX through a Cardano escrow.
 #[derive(Debug, Parser)]
-#[command(name = "ntx", version, about)]
+#[command(name = "ntx", version = version(), about)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,6 +54,27 @@ enum Command {
     Audit(audit::Args),
     /// Run a provider or verifier node agent.
     Agent(agent::Args),
+    /// Sign and submit transactions written with --out-file (offline signing).
+    Tx(tx::Args),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Args),
+}
+
+/// `ntx --version`: the crate version and the escrow script this build carries
+/// (its hash for mainnet NTX; every deployment of this build for that asset
+/// has it).
+fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        let script = ntx_offchain::Blueprint::embedded()
+            .escrow(&ntx_offchain::protocol::Asset::mainnet_ntx())
+            .map(|s| hex::encode(s.hash()))
+            .unwrap_or_else(|e| format!("unavailable ({e})"));
+        format!(
+            "{} (escrow script for mainnet NTX: {script})",
+            env!("CARGO_PKG_VERSION")
+        )
+    })
 }
 
 /// A miette report as a failure (for commands that report with miette).
@@ -74,6 +97,11 @@ impl Cli {
             Command::Settle(args) => settle::run(args, &self.chain),
             Command::Audit(args) => audit::run(args, &self.chain),
             Command::Agent(args) => agent::run(args, &self.chain),
+            Command::Tx(args) => tx::run(args, &self.chain),
+            Command::Completions(args) => {
+                completions::run(args);
+                Ok(())
+            }
         }
     }
 }

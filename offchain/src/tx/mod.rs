@@ -5,6 +5,7 @@ mod balance;
 mod draft;
 mod fee;
 mod output;
+pub mod witness;
 
 pub use balance::BalanceError;
 pub use draft::{Draft, DraftError, DraftRedeemer, EncodedTx, ScriptPurpose, script_data_hash};
