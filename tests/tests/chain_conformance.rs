@@ -3,6 +3,9 @@
 //! `DevnetChain` reading the devnet in process. Whatever one answers, the
 //! other must answer too.
 
+#[path = "chain_conformance/csl_oracle.rs"]
+mod csl_oracle;
+
 use std::time::Duration;
 
 use ntx_devnet::{Devnet, DevnetConfig, KeyPair};
