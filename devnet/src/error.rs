@@ -271,6 +271,15 @@ pub enum LedgerError {
         /// Why it is needed.
         purpose: String,
     },
+    /// A script is in the witness set although a spent or reference input
+    /// already provides it.
+    #[error(
+        "script {hash} is in the witness set but an input's reference script already provides it (UTXOW rule: ExtraneousScriptWitnessesUTXOW); drop it from the witness set"
+    )]
+    ExtraneousScript {
+        /// Script hash.
+        hash: String,
+    },
     /// A native script evaluates to false.
     #[error(
         "native script {hash} ({purpose}) is not satisfied by the signatures and validity interval (UTXOW rule: ScriptWitnessNotValidatingUTXOW)"

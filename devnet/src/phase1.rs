@@ -294,12 +294,20 @@ pub(crate) fn validate_tx(
             scripts.insert(script_hash(tag, &s), ScriptSrc::Plutus(tag));
         }
     }
+    let witnessed: HashSet<Hash<28>> = scripts.keys().copied().collect();
     let mut ref_script_bytes: u64 = 0;
     for r in inputs.iter().chain(references.iter()) {
         if let Some(v) = outs.get(r)
             && let Some((tag, b)) = &v.script_ref
         {
             ref_script_bytes += b.len() as u64;
+            // The ledger wants witness-set scripts ⊆ needed \ provided by reference.
+            let hash = script_hash(*tag, b);
+            if witnessed.contains(&hash) {
+                return Err(LedgerError::ExtraneousScript {
+                    hash: hash.to_string(),
+                });
+            }
             let src = if *tag == 0 {
                 match minicbor::decode::<NativeScript>(b) {
                     Ok(ns) => ScriptSrc::Native(ns),

@@ -714,3 +714,19 @@ fn a_clients_copy_of_an_output_never_replaces_the_chains() {
             .expect("evaluated against the chain's outputs");
     assert_eq!(units.len(), 1, "{units:?}");
 }
+
+/// A script both referenced and in the witness set: the ledger wants witness
+/// scripts to be needed and not already provided by a reference.
+#[test]
+fn a_referenced_script_also_in_the_witness_set_is_extraneous() {
+    let f = plutus_fixture();
+    let mut b = spend_locked(&f, 42, UNITS, true);
+    b.plutus_v3_scripts.push(redeemer_is_42());
+    b.balance_fee(&f.d.params(), &[&f.alice], 0, redeemer_is_42().len() as u64);
+    let e = rejected(&f.d, &b.build(&f.d.params(), &[&f.alice]));
+    assert!(
+        matches!(&e, LedgerError::ExtraneousScript { .. }),
+        "not refused as extraneous: {e}"
+    );
+    assert!(e.to_string().contains("ExtraneousScriptWitnessesUTXOW"));
+}
