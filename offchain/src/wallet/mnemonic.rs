@@ -11,7 +11,6 @@ use std::sync::LazyLock;
 
 use cryptoxide::digest::Digest;
 use cryptoxide::hmac::Hmac;
-use cryptoxide::mac::Mac;
 use cryptoxide::pbkdf2::pbkdf2;
 use cryptoxide::sha2::{Sha256, Sha512};
 use rand::TryRngCore;
@@ -249,50 +248,15 @@ impl ExtendedPrivateKey {
         c
     }
 
-    /// The child at `index` (hardened when `index >= HARDENED`).
+    /// The child at `index` (hardened when `index >= HARDENED`): BIP32-Ed25519
+    /// V2 derivation, by the `ed25519-bip32` crate (the implementation
+    /// cardano-serialization-lib uses).
     pub fn derive(&self, index: u32) -> ExtendedPrivateKey {
-        let kl = &self.bytes[..32];
-        let kr = &self.bytes[32..64];
-        let cc = &self.bytes[64..96];
-        let index_le = index.to_le_bytes();
-        let mut zmac = Hmac::new(Sha512::new(), cc);
-        let mut imac = Hmac::new(Sha512::new(), cc);
-        if index >= HARDENED {
-            zmac.input(&[0x00]);
-            zmac.input(&self.bytes[..64]);
-            imac.input(&[0x01]);
-            imac.input(&self.bytes[..64]);
-        } else {
-            let public = self.public_key();
-            zmac.input(&[0x02]);
-            zmac.input(&public);
-            imac.input(&[0x03]);
-            imac.input(&public);
-        }
-        zmac.input(&index_le);
-        imac.input(&index_le);
-        let mut z = Zeroizing::new([0u8; 64]);
-        zmac.raw_result(&mut z[..]);
-        let mut i = Zeroizing::new([0u8; 64]);
-        imac.raw_result(&mut i[..]);
-
+        let parent = ed25519_bip32::XPrv::from_slice_verified(&self.bytes[..])
+            .expect("Icarus keys and their V2 children keep the Ed25519-BIP32 bit pattern");
+        let child = parent.derive(ed25519_bip32::DerivationScheme::V2, index);
         let mut out = Zeroizing::new([0u8; 96]);
-        // kL' = kL + 8 * zL (zL: the first 28 bytes of Z), little-endian, V2.
-        let mut carry: u16 = 0;
-        for j in 0..32 {
-            let zl = if j < 28 { u16::from(z[j]) << 3 } else { 0 };
-            let r = u16::from(kl[j]) + zl + carry;
-            out[j] = (r & 0xff) as u8;
-            carry = r >> 8;
-        }
-        // kR' = kR + zR mod 2^256.
-        let mut carry: u16 = 0;
-        for j in 0..32 {
-            let r = u16::from(kr[j]) + u16::from(z[32 + j]) + carry;
-            out[32 + j] = (r & 0xff) as u8;
-            carry = r >> 8;
-        }
-        out[64..].copy_from_slice(&i[32..]);
+        out.copy_from_slice(child.as_ref());
         ExtendedPrivateKey { bytes: out }
     }
 
