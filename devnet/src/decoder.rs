@@ -92,8 +92,9 @@ impl Walker<'_, '_> {
         self.auxiliary()
     }
 
-    /// The body: a map from small integers, no key twice.
-    fn body(&mut self) -> Step {
+    /// A map from small integers, no key twice (`what` names it); `entry`
+    /// reads each value.
+    fn keyed(&mut self, what: &str, mut entry: impl FnMut(&mut Self, u64) -> Step) -> Step {
         let entries = self.map_len()?;
         let mut seen = HashSet::new();
         for _ in 0..entries {
@@ -101,65 +102,64 @@ impl Walker<'_, '_> {
             if !seen.insert(key) {
                 return Err(Walk::Rule(
                     "DeserialiseFailure",
-                    format!("the transaction body has key {key} twice"),
+                    format!("{what} has key {key} twice"),
                 ));
             }
-            match key {
-                1 => self.outputs()?,
-                4 => self.nonempty_set("the certificates")?,
-                5 => self.nonempty_map("the withdrawals")?,
-                9 => self.multiasset("the mint", Quantity::NonZero)?,
-                13 => self.nonempty_set("the collateral inputs")?,
-                14 => self.nonempty_set("the required signers")?,
-                16 => self.output()?,
-                18 => self.nonempty_set("the reference inputs")?,
-                19 => self.votes()?,
-                20 => self.nonempty_set("the proposal procedures")?,
-                22 => {
-                    if self.d.u64()? == 0 {
-                        return Err(Walk::Rule(
-                            "DeserialiseFailure",
-                            "the treasury donation is 0, but it must be a positive coin".into(),
-                        ));
-                    }
+            entry(self, key)?;
+        }
+        Ok(())
+    }
+
+    /// The body: a map from small integers, no key twice.
+    fn body(&mut self) -> Step {
+        self.keyed("the transaction body", |w, key| w.body_entry(key))
+    }
+
+    fn body_entry(&mut self, key: u64) -> Step {
+        match key {
+            1 => self.outputs()?,
+            4 => self.nonempty_set("the certificates")?,
+            5 => self.nonempty_map("the withdrawals")?,
+            9 => self.multiasset("the mint", Quantity::NonZero)?,
+            13 => self.nonempty_set("the collateral inputs")?,
+            14 => self.nonempty_set("the required signers")?,
+            16 => self.output()?,
+            18 => self.nonempty_set("the reference inputs")?,
+            19 => self.votes()?,
+            20 => self.nonempty_set("the proposal procedures")?,
+            22 => {
+                if self.d.u64()? == 0 {
+                    return Err(Walk::Rule(
+                        "DeserialiseFailure",
+                        "the treasury donation is 0, but it must be a positive coin".into(),
+                    ));
                 }
-                _ => self.d.skip()?,
             }
+            _ => self.d.skip()?,
         }
         Ok(())
     }
 
     fn witnesses(&mut self) -> Step {
-        let entries = self.map_len()?;
-        let mut seen = HashSet::new();
-        for _ in 0..entries {
-            let key = self.d.u64()?;
-            if !seen.insert(key) {
-                return Err(Walk::Rule(
-                    "DeserialiseFailure",
-                    format!("the witness set has key {key} twice"),
-                ));
-            }
-            let what = match key {
-                0 => "the verification-key witnesses",
-                1 => "the native scripts",
-                2 => "the bootstrap witnesses",
-                3 => "the Plutus V1 scripts",
-                4 => "the Plutus data",
-                5 => "the redeemers",
-                6 => "the Plutus V2 scripts",
-                7 => "the Plutus V3 scripts",
-                _ => {
-                    self.d.skip()?;
-                    continue;
-                }
-            };
-            match self.d.datatype()? {
-                Type::Map | Type::MapIndef => self.nonempty_map(what)?,
-                _ => self.nonempty_set(what)?,
-            }
+        self.keyed("the witness set", |w, key| w.witness_entry(key))
+    }
+
+    fn witness_entry(&mut self, key: u64) -> Step {
+        let what = match key {
+            0 => "the verification-key witnesses",
+            1 => "the native scripts",
+            2 => "the bootstrap witnesses",
+            3 => "the Plutus V1 scripts",
+            4 => "the Plutus data",
+            5 => "the redeemers",
+            6 => "the Plutus V2 scripts",
+            7 => "the Plutus V3 scripts",
+            _ => return Ok(self.d.skip()?),
+        };
+        match self.d.datatype()? {
+            Type::Map | Type::MapIndef => self.nonempty_map(what),
+            _ => self.nonempty_set(what),
         }
-        Ok(())
     }
 
     fn outputs(&mut self) -> Step {
@@ -182,24 +182,9 @@ impl Walker<'_, '_> {
                     self.d.skip()?;
                 }
             }
-            _ => {
-                let n = self.map_len()?;
-                let mut seen = HashSet::new();
-                for _ in 0..n {
-                    let key = self.d.u64()?;
-                    if !seen.insert(key) {
-                        return Err(Walk::Rule(
-                            "DeserialiseFailure",
-                            format!("an output has key {key} twice"),
-                        ));
-                    }
-                    if key == 1 {
-                        self.value()?;
-                    } else {
-                        self.d.skip()?;
-                    }
-                }
-            }
+            _ => self.keyed("an output", |w, key| {
+                if key == 1 { w.value() } else { Ok(w.d.skip()?) }
+            })?,
         }
         Ok(())
     }

@@ -275,6 +275,18 @@ impl Sandbox {
             .collect()
     }
 
+    /// A Claim for each submitted escrow, accepted by verifiers 0 and 2 (a
+    /// 2-of-3 quorum).
+    pub fn claims(&self, escrows: Vec<EscrowUtxo>) -> Vec<(EscrowUtxo, Settlement)> {
+        escrows
+            .into_iter()
+            .map(|e| {
+                let attestations = self.attest(&e, Verdict::Accept, &[0, 2]);
+                (e, Settlement::Claim { attestations })
+            })
+            .collect()
+    }
+
     /// The keeper settles `escrows` from `now_slot`, signing with `cosigners` too
     /// (a Cancel needs the requester and the agent).
     pub fn settle(

@@ -81,7 +81,7 @@ fn build_times(runs: usize, json: bool) -> miette::Result<()> {
     let (_, submitted) = sb
         .submit(&escrows[0], [0x77; 32], SUBMIT_BY)
         .into_diagnostic()?;
-    let claim = claims(&sb, vec![submitted]);
+    let claim = sb.claims(vec![submitted]);
     eprintln!("timing {runs} runs each of Lock, Submit and Claim …");
     let lock = time_it(runs, || {
         sb.lock(std::slice::from_ref(&terms), 100)
@@ -179,16 +179,6 @@ fn submitted_jobs(sb: &mut Sandbox, n: usize) -> miette::Result<Vec<EscrowUtxo>>
     Ok(out)
 }
 
-fn claims(sb: &Sandbox, escrows: Vec<EscrowUtxo>) -> Vec<(EscrowUtxo, Settlement)> {
-    escrows
-        .into_iter()
-        .map(|e| {
-            let attestations = sb.attest(&e, Verdict::Accept, &[0, 2]);
-            (e, Settlement::Claim { attestations })
-        })
-        .collect()
-}
-
 fn measure() -> miette::Result<Report> {
     let mut sb = Sandbox::new(asset());
     let script_size = sb.deployment.script.size();
@@ -202,7 +192,7 @@ fn measure() -> miette::Result<Report> {
         .into_diagnostic()?;
     rows.push(Row::of("Submit", &submit));
     let claim = sb
-        .settle(claims(&sb, vec![escrow.clone()]), SUBMIT_BY + 1, &[])
+        .settle(sb.claims(vec![escrow.clone()]), SUBMIT_BY + 1, &[])
         .into_diagnostic()?;
     rows.push(Row::of("Claim (2-of-3)", &claim));
     let total = lock.fee + submit.fee + claim.fee;
@@ -263,7 +253,7 @@ fn measure() -> miette::Result<Report> {
     let pool = submitted_jobs(&mut sb, 60)?;
     for n in [1usize, 10, 50] {
         let f = sb
-            .settle(claims(&sb, pool[..n].to_vec()), SUBMIT_BY + 1, &[])
+            .settle(sb.claims(pool[..n].to_vec()), SUBMIT_BY + 1, &[])
             .map_err(|e| miette!("a {n}-claim settlement: {e}"))?;
         batches.push(Row::of(format!("Settle {n} claims"), &f));
     }
@@ -272,7 +262,7 @@ fn measure() -> miette::Result<Report> {
     while lo < hi {
         let mid = (lo + hi).div_ceil(2);
         let fits = sb
-            .settle(claims(&sb, pool[..mid].to_vec()), SUBMIT_BY + 1, &[])
+            .settle(sb.claims(pool[..mid].to_vec()), SUBMIT_BY + 1, &[])
             .map(|f| f.tx.cbor.len() <= 16_384)
             .unwrap_or(false);
         if fits { lo = mid } else { hi = mid - 1 }

@@ -6,7 +6,7 @@
 //! script-data hash with the Plutus V3 cost model.
 
 use cardano_serialization_lib as csl;
-use ntx_offchain::builder::{EscrowUtxo, Finished, JobTerms};
+use ntx_offchain::builder::{Finished, JobTerms};
 use ntx_offchain::market::{Offer, OfferRole, SignedOffer, TaskOffer, VerifierPolicy};
 use ntx_offchain::protocol::{Asset, Settlement, Verdict};
 use ntx_offchain::sandbox::{Party, Sandbox};
@@ -35,16 +35,6 @@ struct Case {
     name: String,
     tx: Finished,
     ref_script_bytes: usize,
-}
-
-fn claims(sb: &Sandbox, escrows: Vec<EscrowUtxo>) -> Vec<(EscrowUtxo, Settlement)> {
-    escrows
-        .into_iter()
-        .map(|e| {
-            let attestations = sb.attest(&e, Verdict::Accept, &[0, 2]);
-            (e, Settlement::Claim { attestations })
-        })
-        .collect()
 }
 
 fn offer(sb: &Sandbox, issued_ms: u64) -> Offer {
@@ -112,7 +102,7 @@ fn cases() -> Vec<Case> {
         .expect("submit");
     push("submit", submit, script);
     let claim = sb
-        .settle(claims(&sb, vec![escrow.clone()]), SUBMIT_BY + 1, &[])
+        .settle(sb.claims(vec![escrow.clone()]), SUBMIT_BY + 1, &[])
         .expect("claim");
     push("claim", claim, script);
     let rejects = sb.attest(&escrow, Verdict::Reject, &[0, 1]);
@@ -178,7 +168,7 @@ fn cases() -> Vec<Case> {
     }
     for n in [10, 50] {
         let batch = sb
-            .settle(claims(&sb, pool[..n].to_vec()), SUBMIT_BY + 1, &[])
+            .settle(sb.claims(pool[..n].to_vec()), SUBMIT_BY + 1, &[])
             .expect("a claim batch");
         push(&format!("claim batch of {n}"), batch, script);
     }
