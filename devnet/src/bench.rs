@@ -85,7 +85,9 @@ fn fan_out(
             ..TxBuilder::default()
         };
         b.balance_fee(&p, &[key], k, 0);
-        let h = d.submit(&b.build(&p, &[key]))?;
+        let tx = b.build(&p, &[key]);
+        submit_making_room(d, &tx)?;
+        let h = b.tx_hash(&p);
         made.extend((0..k).map(|i| OutRef::new(h, i as u32)));
         input = OutRef::new(h, k as u32);
         value = b.outputs[k].value.clone();
@@ -138,7 +140,7 @@ pub fn run(payments: usize, plutus: usize) -> Result<BenchReport, DevnetError> {
         .collect();
     let t = Instant::now();
     for tx in &txs {
-        d.submit(tx)?;
+        submit_making_room(&d, tx)?;
     }
     drain(&d)?;
     let payments_secs = t.elapsed().as_secs_f64();
@@ -210,7 +212,7 @@ pub fn run(payments: usize, plutus: usize) -> Result<BenchReport, DevnetError> {
         .collect();
     let t = Instant::now();
     for tx in &txs {
-        d.submit(tx)?;
+        submit_making_room(&d, tx)?;
     }
     drain(&d)?;
     let plutus_secs = t.elapsed().as_secs_f64();
@@ -223,4 +225,16 @@ pub fn run(payments: usize, plutus: usize) -> Result<BenchReport, DevnetError> {
         plutus_secs,
         plutus_per_sec: plutus as f64 / plutus_secs.max(1e-9),
     })
+}
+
+/// Submits `tx`; when the mempool is full (as a node's fills), makes a block
+/// and submits again, as a client that resends on Blockfrost's 425 would.
+fn submit_making_room(d: &Devnet, tx: &[u8]) -> Result<(), DevnetError> {
+    match d.submit(tx) {
+        Err(DevnetError::MempoolFull { .. }) => {
+            d.produce_block()?;
+            d.submit(tx).map(drop)
+        }
+        other => other.map(drop),
+    }
 }

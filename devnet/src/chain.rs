@@ -316,6 +316,16 @@ impl Core {
         if self.mempool.ids.contains(&validated.hash) {
             return Ok(validated.hash);
         }
+        // Like a node's: room for two blocks' worth of transactions.
+        let capacity = 2 * self.params.max_block_size;
+        let used: u64 = self.mempool.txs.iter().map(|t| t.size).sum();
+        if used + validated.size > capacity {
+            return Err(DevnetError::MempoolFull {
+                size: validated.size,
+                used,
+                capacity,
+            });
+        }
         let hash = validated.hash;
         tracing::debug!(tx = %hash, "accepted into the mempool");
         self.mempool.push(validated);

@@ -347,6 +347,19 @@ pub enum DevnetError {
     /// A transaction was rejected.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// The mempool has no room for the transaction now (a node's answer;
+    /// Blockfrost's HTTP 425): send it again after a block.
+    #[error(
+        "the mempool is full: {used} of {capacity} bytes are waiting and the transaction has {size}; resubmit it after the next block"
+    )]
+    MempoolFull {
+        /// The transaction's size.
+        size: u64,
+        /// Bytes already waiting.
+        used: u64,
+        /// The mempool's capacity in bytes.
+        capacity: u64,
+    },
     /// The database failed.
     #[error("devnet database error: {0}")]
     Store(#[from] rusqlite::Error),

@@ -60,6 +60,7 @@ impl IntoResponse for ApiError {
         let error = match self.0 {
             StatusCode::NOT_FOUND => "Not Found",
             StatusCode::BAD_REQUEST => "Bad Request",
+            MEMPOOL_FULL => "Mempool Full",
             _ => "Internal Server Error",
         };
         (
@@ -70,9 +71,13 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Blockfrost's answer to a submission the mempool has no room for.
+const MEMPOOL_FULL: StatusCode = StatusCode::TOO_EARLY;
+
 impl From<DevnetError> for ApiError {
     fn from(e: DevnetError) -> Self {
         match &e {
+            DevnetError::MempoolFull { .. } => ApiError(MEMPOOL_FULL, e.to_string()),
             DevnetError::Ledger(_) | DevnetError::BadRequest(_) => {
                 ApiError(StatusCode::BAD_REQUEST, e.to_string())
             }

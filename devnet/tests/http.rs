@@ -372,3 +372,59 @@ async fn blockfrost_fields_and_routes_clients_call() {
         serde_json::json!({"unit": "lovelace", "quantity": "7000000"})
     );
 }
+
+/// A mempool has a node's capacity (two blocks' worth); a submission that does
+/// not fit is Blockfrost's 425 "Mempool Full", and fits again after a block.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_mempool_answers_425_until_a_block_makes_room() {
+    let mut genesis = ntx_devnet::GenesisConfig::default();
+    genesis.accounts.push(ntx_devnet::GenesisAccount {
+        name: "carol".into(),
+        lovelace: 10_000_000_000,
+        ntx: 1_000_000_000,
+    });
+    let payments = |d: &Devnet| -> Vec<Vec<u8>> {
+        let keys: Vec<_> = ["alice", "bob", "carol"]
+            .iter()
+            .map(|k| d.key(k).unwrap())
+            .collect();
+        (0..3)
+            .map(|i| {
+                let (from, to) = (&keys[i], &keys[(i + 1) % 3]);
+                payment(d, from, first_utxo(d, from), &addr(to), 2_000_000)
+                    .build(&d.params(), &[from])
+            })
+            .collect()
+    };
+    // Blocks of one payment, so a mempool of two.
+    let probe = Devnet::open(DevnetConfig {
+        genesis: genesis.clone(),
+        ..DevnetConfig::default()
+    })
+    .unwrap();
+    let size = payments(&probe).iter().map(Vec::len).max().unwrap();
+    genesis
+        .protocol_params
+        .insert("max_block_size".into(), serde_json::json!(size + 16));
+    let d = Devnet::open(DevnetConfig {
+        genesis,
+        ..DevnetConfig::default()
+    })
+    .unwrap();
+    let served = Served::start(&d).await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/api/v0/tx/submit", served.api);
+    let txs = payments(&d);
+    for tx in &txs[..2] {
+        assert_eq!(
+            post_cbor(&http, url.clone(), tx.clone()).await.status(),
+            200
+        );
+    }
+    let r = post_cbor(&http, url.clone(), txs[2].clone()).await;
+    assert_eq!(r.status(), 425);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "Mempool Full", "{body}");
+    d.produce_block().unwrap();
+    assert_eq!(post_cbor(&http, url, txs[2].clone()).await.status(), 200);
+}
