@@ -129,7 +129,7 @@ async fn ntx_audit_reports_and_exits_by_its_findings() {
     s.world.devnet.advance_to_slot(slot).expect("time travel");
     s.world.devnet.produce_block().expect("block");
     let (code, out, err) = ntx(d, &url, &["audit", "--deployment", file]);
-    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(code, 3, "findings have their own exit code: {out}{err}");
     assert!(out.contains("[overdue]"), "{out}");
     assert!(err.contains("1 finding(s)"), "{err}");
     // The same range as before still audits clean.

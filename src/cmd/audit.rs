@@ -237,7 +237,7 @@ pub fn run(args: Args, chain: &ChainArgs) -> Result<(), CliError> {
     }
     match report.findings.len() {
         0 => Ok(()),
-        n => Err(CliError::Failed(format!(
+        n => Err(CliError::Findings(format!(
             "the audit found {n} finding(s): each names the rule and the transaction"
         ))),
     }

@@ -19,6 +19,9 @@ pub enum CliError {
     Usage(String),
     /// Anything else.
     Failed(String),
+    /// `ntx audit` checked everything and found broken rules (exit code 3, apart
+    /// from "could not check", 1).
+    Findings(String),
 }
 
 impl CliError {
@@ -27,6 +30,7 @@ impl CliError {
         match self {
             CliError::Usage(_) => 2,
             CliError::Failed(_) => 1,
+            CliError::Findings(_) => 3,
         }
     }
 }
@@ -34,7 +38,7 @@ impl CliError {
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CliError::Usage(m) | CliError::Failed(m) => f.write_str(m),
+            CliError::Usage(m) | CliError::Failed(m) | CliError::Findings(m) => f.write_str(m),
         }
     }
 }
