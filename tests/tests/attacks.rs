@@ -981,6 +981,23 @@ fn forge(scene: &Scene, outputs: Vec<TxOutput>, forged: BTreeMap<Vec<u8>, i64>) 
         .tx
 }
 
+/// Submits Mallory's `tx` (which the ledger takes: anyone may pay to a script
+/// address), makes a block, and returns the output it put at the escrow address.
+fn land_at_escrow(scene: &Scene, tx: &EncodedTx) -> Utxo {
+    scene
+        .world
+        .devnet
+        .submit(&tx.cbor)
+        .expect("a payment to the escrow address is valid");
+    scene.world.devnet.produce_block().expect("a block");
+    scene
+        .world
+        .utxos(&scene.escrow_address())
+        .into_iter()
+        .find(|u| u.reference.transaction_id == tx.id)
+        .expect("the payment sits at the escrow address")
+}
+
 /// A look-alike escrow: the datum names mallory as provider and her own keys as
 /// verifiers, and the value holds `token` under `policy` instead of a real job token.
 fn look_alike(scene: &Scene, policy: [u8; 28], token: [u8; 32]) -> TxOutput {
@@ -1005,18 +1022,7 @@ fn lock_with_a_job_token_minted_under_another_policy() {
     let forged = look_alike(&scene, always_policy(), token);
     let tx = forge(&scene, vec![forged], BTreeMap::from([(token.to_vec(), 1)]));
     // Anyone may pay to a script address: the ledger accepts the forgery...
-    scene
-        .world
-        .devnet
-        .submit(&tx.cbor)
-        .expect("a payment to the script address");
-    scene.world.devnet.produce_block().expect("a block");
-    let utxo = scene
-        .world
-        .utxos(&scene.escrow_address())
-        .into_iter()
-        .find(|u| u.reference.transaction_id == tx.id)
-        .expect("the forgery sits at the escrow address");
+    let utxo = land_at_escrow(&scene, &tx);
     // ...but it is no escrow: off-chain code refuses it,
     let refused = EscrowUtxo::from_utxo(&scene.dep, utxo.clone());
     assert!(
@@ -1579,19 +1585,10 @@ fn submitting_a_look_alike_without_a_job_token() {
     let out =
         TxOutput::new(scene.escrow_address(), value).with_inline_datum(datum.to_plutus_data());
     let tx = forge(&scene, vec![out], BTreeMap::new());
-    scene
-        .world
-        .devnet
-        .submit(&tx.cbor)
-        .expect("a payment to the escrow address is valid");
-    scene.world.devnet.produce_block().expect("a block");
-    let utxo = scene
-        .world
-        .utxos(&scene.escrow_address())
-        .into_iter()
-        .find(|u| u.reference.transaction_id == tx.id)
-        .expect("the look-alike");
-    let fake = EscrowUtxo { utxo, datum };
+    let fake = EscrowUtxo {
+        utxo: land_at_escrow(&scene, &tx),
+        datum,
+    };
     let draft = scene.submit_draft(&fake, RESULT, &scene.mallory);
     let purpose = spend_purpose(&draft, &fake);
     let tx = scene.force(draft, &scene.mallory, &[&scene.mallory.key]);
