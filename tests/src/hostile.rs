@@ -5,6 +5,7 @@
 //! answers) and records each request's method and path, so a test can assert
 //! both what the victim refused and that it never asked at all.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,6 +45,7 @@ pub struct HostilePeer {
     /// `http://127.0.0.1:{port}`.
     pub url: String,
     requests: Arc<Mutex<Vec<String>>>,
+    open: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -53,17 +55,23 @@ impl HostilePeer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
+        let open = Arc::new(AtomicUsize::new(0));
+        let (seen, counted) = (requests.clone(), open.clone());
         let behaviour = Arc::new(behaviour);
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (seen, behaviour) = (seen.clone(), behaviour.clone());
-                tokio::spawn(async move { answer(stream, &behaviour, &seen).await });
+                let (seen, behaviour, open) = (seen.clone(), behaviour.clone(), counted.clone());
+                open.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    answer(stream, &behaviour, &seen).await;
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
             }
         });
         HostilePeer {
             url,
             requests,
+            open,
             task,
         }
     }
@@ -74,6 +82,12 @@ impl HostilePeer {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Connections still open (a drip or a tarpit ends when the victim gives up
+    /// and the next write, or read, fails).
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
     }
 
     /// How many requests arrived.

@@ -161,7 +161,8 @@ impl FromStr for Stage {
     }
 }
 
-/// One job as this agent sees it in one role.
+/// One job as this agent sees it in one role. Its JSON (the operator's
+/// `/jobs`) leaves out the local result path and the signed transactions.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct JobRecord {
     /// The job id.
@@ -190,7 +191,8 @@ pub struct JobRecord {
     /// The result hash (computed by the provider, or read from the chain by a verifier).
     #[serde(serialize_with = "ser_hex_opt")]
     pub result_hash: Option<[u8; 32]>,
-    /// Where the result bytes are stored (provider).
+    /// Where the result bytes are stored (provider). A local path: never served.
+    #[serde(skip)]
     pub result_path: Option<String>,
     /// Where the result bytes are served (provider: its own URL; verifier: the provider's).
     pub result_url: Option<String>,
@@ -452,33 +454,31 @@ impl Store {
 
     /// Every row (of one role, if given), most recently changed first.
     pub fn jobs(&self, role: Option<Role>) -> Result<Vec<JobRecord>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare(&format!(
-                "{SELECT} WHERE ?1 IS NULL OR role = ?1 ORDER BY updated_at DESC"
-            ))
-            .map_err(self.sql())?;
-        let rows = stmt
-            .query_map(params![role.map(Role::as_str)], read_row)
-            .map_err(self.sql())?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row.map_err(self.sql())??);
-        }
-        Ok(out)
+        self.records(
+            "WHERE ?1 IS NULL OR role = ?1 ORDER BY updated_at DESC",
+            params![role.map(Role::as_str)],
+        )
     }
 
     /// At most `limit` rows from the `offset`-th, most recently changed first.
     pub fn jobs_page(&self, limit: usize, offset: usize) -> Result<Vec<JobRecord>, StoreError> {
+        self.records(
+            "ORDER BY updated_at DESC, job_id, role LIMIT ?1 OFFSET ?2",
+            params![limit as i64, offset as i64],
+        )
+    }
+
+    /// The rows `{SELECT} {rest}` finds.
+    fn records(
+        &self,
+        rest: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<JobRecord>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare(&format!(
-                "{SELECT} ORDER BY updated_at DESC, job_id, role LIMIT ?1 OFFSET ?2"
-            ))
+            .prepare(&format!("{SELECT} {rest}"))
             .map_err(self.sql())?;
-        let rows = stmt
-            .query_map(params![limit as i64, offset as i64], read_row)
-            .map_err(self.sql())?;
+        let rows = stmt.query_map(args, read_row).map_err(self.sql())?;
         let mut out = Vec::new();
         for row in rows {
             out.push(row.map_err(self.sql())??);

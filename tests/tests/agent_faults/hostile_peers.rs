@@ -62,8 +62,14 @@ async fn a_dripping_spec_holds_a_download_and_not_the_only_compute_slot() {
     .await;
     let honest = w.lock().await;
     w.wait_paid(&provider, &honest).await;
-    // The honest job was computed and paid while the drip still held its download
-    // (its 20 s budget has not run out): the drip never took the compute slot.
+    // The honest job was computed and paid while the provider was still reading
+    // the drip (its connection is open, its 20 s budget not spent): the drip never
+    // held the only compute slot.
+    assert_eq!(
+        drip.open_connections(),
+        1,
+        "the drip's download was given up"
+    );
     let row = provider.job(&dripping).await.expect("the dripping job");
     assert_eq!(row["stage"], "accepted", "{row}");
     assert_eq!(drip.hits(), 1);
@@ -150,6 +156,15 @@ async fn internal_result_urls_are_refused_and_fetched_bodies_never_published() {
         .expect("a body");
     assert!(!rows.contains(&hex::encode(blake2b_256(&secret))), "{rows}");
     assert!(!rows.contains("database password"), "{rows}");
+    // An outsider's oversized push is refused before it is parsed.
+    let big = reqwest::Client::new()
+        .post(format!("{}/attestations", devnet.url))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 32 * 1024])
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(big.status(), 413);
     strict.stop().await;
     devnet.stop().await;
 }
