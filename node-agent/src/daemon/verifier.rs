@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use ntx_offchain::builder::EscrowUtxo;
 use ntx_offchain::fetch::FetchKind;
+use ntx_offchain::market::Listing;
 use ntx_offchain::protocol::{JobState, Verdict as ChainVerdict};
 use ntx_offchain::wallet::{KeyRole, Signer, SigningKey};
 
@@ -48,6 +49,9 @@ pub(crate) struct Verifier {
     inflight: Inflight,
     slots: Slots,
     retry_after: Backoff,
+    /// The market as last read, and when: pushes within one poll interval
+    /// share one read instead of a paged query each.
+    market: tokio::sync::Mutex<Option<(std::time::Instant, Arc<Listing>)>>,
 }
 
 impl Verifier {
@@ -65,6 +69,7 @@ impl Verifier {
             key,
             inflight: Inflight::default(),
             slots: Slots::new(cfg.max_concurrent_jobs, waiting),
+            market: tokio::sync::Mutex::new(None),
             retry_after: Backoff::new(Duration::from_secs(1)),
         })
     }
@@ -208,6 +213,24 @@ impl Verifier {
         self.push(ctx, rec, &escrow).await
     }
 
+    /// The market's live offers, read at most once per poll interval.
+    async fn market(&self, ctx: &Ctx) -> Result<Arc<Listing>, Problem> {
+        let mut cached = self.market.lock().await;
+        if let Some((at, listing)) = cached.as_ref()
+            && at.elapsed() < ctx.poll
+        {
+            return Ok(listing.clone());
+        }
+        let listing = Arc::new(
+            ctx.client
+                .market()
+                .await
+                .map_err(|e| Problem::Retry(format!("cannot read the market: {e}")))?,
+        );
+        *cached = Some((std::time::Instant::now(), listing.clone()));
+        Ok(listing)
+    }
+
     /// Delivers the signed attestation to the URL the provider's live offer
     /// advertises.
     async fn push(
@@ -216,11 +239,7 @@ impl Verifier {
         mut rec: JobRecord,
         escrow: &EscrowUtxo,
     ) -> Result<(), Problem> {
-        let listing = ctx
-            .client
-            .market()
-            .await
-            .map_err(|e| Problem::Retry(format!("cannot read the market: {e}")))?;
+        let listing = self.market(ctx).await?;
         let Some(offer) = listing.provider_of(&escrow.datum, ctx.client.network()) else {
             rec.stage = Stage::Pushed;
             rec.failure = Some(

@@ -1,6 +1,11 @@
 //! The HTTP API: the Blockfrost subset off-chain libraries use (under
 //! `/api/v0` and at the root) and the `/devnet/` admin API.
 
+mod accounts;
+mod assets;
+mod network;
+mod yaci;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -308,142 +313,6 @@ async fn address_utxos_filtered(d: Devnet, addr: String, unit: Option<String>, q
         rows.iter()
             .skip(offset as usize)
             .take(count as usize)
-            .map(|r| utxo_json(&d, &r.out_ref, &r.cbor, r.created_height))
-            .collect(),
-    )))
-}
-
-/// The credential and network id of a bech32 stake address.
-fn stake_credential(stake: &str) -> Result<(crate::ledger::Credential, u8), ApiError> {
-    match pallas_addresses::Address::from_bech32(stake) {
-        Ok(pallas_addresses::Address::Stake(s)) => {
-            let credential = match s.payload() {
-                pallas_addresses::StakePayload::Stake(h) => crate::ledger::Credential::Key(*h),
-                pallas_addresses::StakePayload::Script(h) => crate::ledger::Credential::Script(*h),
-            };
-            Ok((credential, s.network().value()))
-        }
-        _ => Err(bad(format!(
-            "invalid stake address {stake:?}: give a bech32 stake_test1… address"
-        ))),
-    }
-}
-
-/// `/accounts/{stake_address}`: a registered reward account, Blockfrost's shape
-/// (`controlled_amount` is the balance plus the lovelace of the account's UTxOs).
-/// 404 when it is not registered.
-async fn account(State(d): State<Devnet>, Path(stake): Path<String>) -> R {
-    let (credential, network_id) = stake_credential(&stake)?;
-    let Some(a) = d.account(&credential) else {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            "The requested component has not been found.".into(),
-        ));
-    };
-    let mut held = 0u64;
-    for page in 0.. {
-        let rows = d.utxos_at_stake(&credential, network_id, 100, page * 100)?;
-        held += rows
-            .iter()
-            .filter_map(|r| OutputView::decode(&r.cbor).ok())
-            .map(|v| v.value.coin)
-            .sum::<u64>();
-        if rows.len() < 100 {
-            break;
-        }
-    }
-    Ok(Json(json!({
-        "stake_address": stake,
-        "active": true,
-        "active_epoch": 0,
-        "controlled_amount": (held + a.balance).to_string(),
-        "rewards_sum": a.balance.to_string(),
-        "withdrawals_sum": "0",
-        "reserves_sum": "0",
-        "treasury_sum": "0",
-        "withdrawable_amount": a.balance.to_string(),
-        "pool_id": null,
-        "drep_id": null,
-    })))
-}
-
-/// A policy id in hex.
-fn policy_id(text: &str) -> Result<pallas_crypto::hash::Hash<28>, ApiError> {
-    hex::decode(text)
-        .ok()
-        .and_then(|b| <[u8; 28]>::try_from(b).ok())
-        .map(pallas_crypto::hash::Hash::new)
-        .ok_or_else(|| bad(format!("invalid policy id {text:?}: give 56 hex digits")))
-}
-
-/// One page of `items`.
-fn page_of<T: Clone>(items: &[T], q: &PageQ) -> Vec<T> {
-    let (count, offset) = q.window();
-    items
-        .iter()
-        .skip(offset as usize)
-        .take(count as usize)
-        .cloned()
-        .collect()
-}
-
-/// `/assets/policy/{policy_id}`: the assets of a policy that unspent outputs
-/// hold, with the quantity held (`[{asset, quantity}]`).
-async fn policy_assets(
-    State(d): State<Devnet>,
-    Path(policy): Path<String>,
-    Query(q): Query<PageQ>,
-) -> R {
-    let policy = policy_id(&policy)?;
-    let mut totals: std::collections::BTreeMap<Vec<u8>, u64> = std::collections::BTreeMap::new();
-    for (name, _, quantity) in d.policy_holdings(&policy) {
-        *totals.entry(name).or_default() += quantity;
-    }
-    let rows: Vec<J> = totals
-        .into_iter()
-        .map(|(name, quantity)| {
-            json!({"asset": format!("{policy}{}", hex::encode(name)), "quantity": quantity.to_string()})
-        })
-        .collect();
-    Ok(Json(J::Array(page_of(&rows, &q))))
-}
-
-/// `/assets/{unit}/addresses`: who holds an asset now (`[{address, quantity}]`).
-async fn asset_addresses(
-    State(d): State<Devnet>,
-    Path(unit): Path<String>,
-    Query(q): Query<PageQ>,
-) -> R {
-    if unit.len() < 56 || !unit.is_char_boundary(56) {
-        return Err(bad(format!(
-            "invalid asset {unit:?}: give the policy id and the asset name in hex"
-        )));
-    }
-    let policy = policy_id(&unit[..56])?;
-    let name = hex::decode(&unit[56..]).map_err(|_| bad("the asset name is not hex"))?;
-    let rows: Vec<J> = d
-        .policy_holdings(&policy)
-        .into_iter()
-        .filter(|(n, _, _)| *n == name)
-        .map(|(_, address, quantity)| {
-            json!({"address": crate::value::address_text(&address), "quantity": quantity.to_string()})
-        })
-        .collect();
-    Ok(Json(J::Array(page_of(&rows, &q))))
-}
-
-/// `/accounts/{stake_address}/utxos`: unspent outputs at base addresses whose
-/// stake part is the account's credential.
-async fn account_utxos(
-    State(d): State<Devnet>,
-    Path(stake): Path<String>,
-    Query(q): Query<PageQ>,
-) -> R {
-    let (credential, network_id) = stake_credential(&stake)?;
-    let (count, offset) = q.window();
-    let rows = d.utxos_at_stake(&credential, network_id, count, offset)?;
-    Ok(Json(J::Array(
-        rows.iter()
             .map(|r| utxo_json(&d, &r.out_ref, &r.cbor, r.created_height))
             .collect(),
     )))
@@ -860,7 +729,7 @@ struct RewardsReq {
 /// `POST /devnet/rewards {stake_address, lovelace}`: pays into a registered
 /// reward account, as rewards or a returned governance deposit would.
 async fn admin_rewards(State(d): State<Devnet>, Json(r): Json<RewardsReq>) -> R {
-    let (credential, _) = stake_credential(&r.stake_address)?;
+    let (credential, _) = accounts::stake_credential(&r.stake_address)?;
     let a = d.add_rewards(&credential, r.lovelace)?;
     Ok(Json(
         json!({"stake_address": r.stake_address, "withdrawable_amount": a.balance.to_string()}),
@@ -924,67 +793,11 @@ async fn admin_status(State(d): State<Devnet>) -> R {
     Ok(Json(serde_json::to_value(d.status()).unwrap_or(J::Null)))
 }
 
-/// `/health`: Blockfrost's liveness answer.
-async fn health() -> R {
-    Ok(Json(json!({"is_healthy": true})))
-}
-
-/// `/health/clock`: the server's time, POSIX ms.
-async fn health_clock() -> R {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    Ok(Json(json!({"server_time": ms})))
-}
-
-/// `/network`: supply and stake. Everything in unspent outputs circulates; the
-/// rest of the maximum supply is the reserves; nothing is staked.
-async fn network(State(d): State<Devnet>) -> R {
-    const MAX: u64 = 45_000_000_000_000_000;
-    let circulating = d.circulating_lovelace();
-    Ok(Json(json!({
-        "supply": {
-            "max": MAX.to_string(),
-            "total": circulating.to_string(),
-            "circulating": circulating.to_string(),
-            "locked": "0",
-            "treasury": "0",
-            "reserves": MAX.saturating_sub(circulating).to_string(),
-        },
-        "stake": {"live": "0", "active": "0"},
-    })))
-}
-
-/// Yaci DevKit's faucet request (`{address, adaAmount}`), so test suites
-/// written for it fund addresses here unchanged.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TopupReq {
-    address: String,
-    ada_amount: u64,
-}
-
-/// `POST /local-cluster/api/addresses/topup`: pays `adaAmount` ADA to
-/// `address` and makes a block.
-async fn topup(State(d): State<Devnet>, Json(r): Json<TopupReq>) -> R {
-    let lovelace = r
-        .ada_amount
-        .checked_mul(1_000_000)
-        .ok_or_else(|| bad("adaAmount is too large"))?;
-    let out = tokio::task::spawn_blocking(move || d.fund_now(&r.address, lovelace, 0))
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-    Ok(Json(json!({
-        "status": true,
-        "message": format!("Topup successful: {}#{}", out.tx_hash, out.index),
-    })))
-}
-
 fn blockfrost_routes() -> Router<Devnet> {
     Router::new()
-        .route("/health", get(health))
-        .route("/health/clock", get(health_clock))
-        .route("/network", get(network))
+        .route("/health", get(network::health))
+        .route("/health/clock", get(network::health_clock))
+        .route("/network", get(network::network))
         .route("/epochs/latest/parameters", get(parameters))
         .route("/epochs/latest", get(epoch_latest))
         .route("/blocks/latest", get(block_latest))
@@ -993,10 +806,10 @@ fn blockfrost_routes() -> Router<Devnet> {
         .route("/addresses/{addr}/utxos", get(address_utxos))
         .route("/addresses/{addr}/utxos/{unit}", get(address_utxos_unit))
         .route("/addresses/{addr}/transactions", get(address_txs))
-        .route("/accounts/{stake}", get(account))
-        .route("/assets/policy/{policy}", get(policy_assets))
-        .route("/assets/{unit}/addresses", get(asset_addresses))
-        .route("/accounts/{stake}/utxos", get(account_utxos))
+        .route("/accounts/{stake}", get(accounts::account))
+        .route("/assets/policy/{policy}", get(assets::policy_assets))
+        .route("/assets/{unit}/addresses", get(assets::asset_addresses))
+        .route("/accounts/{stake}/utxos", get(accounts::account_utxos))
         .route("/txs/{hash}", get(tx))
         .route("/txs/{hash}/utxos", get(tx_utxos))
         .route("/txs/{hash}/metadata", get(tx_metadata))
@@ -1026,7 +839,7 @@ pub fn router(d: Devnet) -> Router {
     Router::new()
         .nest("/api/v0", blockfrost_routes())
         .nest("/devnet", admin)
-        .route("/local-cluster/api/addresses/topup", post(topup))
+        .route("/local-cluster/api/addresses/topup", post(yaci::topup))
         .merge(blockfrost_routes())
         .fallback(|| async { not_found("route") })
         .with_state(d)
