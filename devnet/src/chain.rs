@@ -57,6 +57,15 @@ impl Default for DevnetConfig {
     }
 }
 
+/// What [`Devnet::rollback`] did.
+#[derive(Debug, Clone)]
+pub struct Rollback {
+    /// Blocks rolled back.
+    pub blocks: u64,
+    /// The tip right after, before any new block.
+    pub tip: BlockInfo,
+}
+
 /// What to do with the transactions of rolled-back blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RollbackMode {
@@ -1105,11 +1114,20 @@ impl Devnet {
         self.lock().empty_block_every = slots;
     }
 
-    /// Rolls back the last `k` blocks (never genesis). Returns how many were rolled back.
-    pub fn rollback(&self, k: u64, mode: RollbackMode) -> Result<u64, DevnetError> {
-        let n = self.lock().rollback(k, mode)?;
+    /// Rolls back the last `k` blocks (never genesis): how many, and the tip after.
+    pub fn rollback(&self, k: u64, mode: RollbackMode) -> Result<Rollback, DevnetError> {
+        let rollback = {
+            let mut core = self.lock();
+            let blocks = core.rollback(k, mode)?;
+            // Read under the same lock: with a running clock the next block
+            // (of the returned transactions) may follow at once.
+            Rollback {
+                blocks,
+                tip: core.tip.clone(),
+            }
+        };
         self.notify();
-        Ok(n)
+        Ok(rollback)
     }
 
     /// Writes a consistent copy of the chain database to

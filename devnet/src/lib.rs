@@ -42,7 +42,7 @@ mod store;
 pub mod txbuilder;
 mod value;
 
-pub use chain::{ClockMode, Devnet, DevnetConfig, RollbackMode, Status};
+pub use chain::{ClockMode, Devnet, DevnetConfig, Rollback, RollbackMode, Status};
 pub use error::{DevnetError, LedgerError};
 pub use fees::{
     MAX_REF_SCRIPT_SIZE_PER_TX, MinFee, min_collateral, min_fee, min_utxo, ref_script_fee,

@@ -124,7 +124,10 @@ fn rollback_returns_transactions_to_the_mempool_or_drops_them() {
     let h = d.submit(&b.build(&d.params(), &[&alice])).unwrap();
     let block = d.produce_block().unwrap();
     assert!(d.utxo(&OutRef::new(h, 0)).is_some());
-    assert_eq!(d.rollback(1, RollbackMode::ReturnToMempool).unwrap(), 1);
+    assert_eq!(
+        d.rollback(1, RollbackMode::ReturnToMempool).unwrap().blocks,
+        1
+    );
     assert_eq!(d.tip().height, block.height - 1);
     assert!(d.utxo(&OutRef::new(h, 0)).is_none());
     assert!(d.utxo(&input.0).is_some(), "the input is unspent again");

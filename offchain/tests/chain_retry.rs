@@ -226,3 +226,36 @@ async fn a_wrong_network_is_refused() {
     let sc = preprod.slot_config().await.expect("preprod");
     assert_eq!((sc.zero_slot, sc.zero_time_ms), (86_400, 1_655_769_600_000));
 }
+
+#[tokio::test]
+async fn a_full_mempool_is_resent_until_it_takes_the_transaction() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let id = "ab".repeat(32);
+    let app = {
+        let (calls, id) = (calls.clone(), id.clone());
+        Router::new().route(
+            "/api/v0/tx/submit",
+            axum::routing::post(move || async move {
+                if calls.fetch_add(1, Ordering::SeqCst) < 2 {
+                    (
+                        StatusCode::from_u16(425).expect("425"),
+                        axum::Json(serde_json::json!({
+                            "status_code": 425, "error": "Mempool Full",
+                            "message": "Mempool is full, please try resubmitting again later."
+                        })),
+                    )
+                        .into_response()
+                } else {
+                    axum::Json(id.clone()).into_response()
+                }
+            }),
+        )
+    };
+    let url = serve(app).await;
+    let p = Blockfrost::new(Network::Devnet, &url, None)
+        .expect("provider")
+        .with_retry(fast_retries(5));
+    let sent = p.submit(b"not a transaction").await.expect("taken at last");
+    assert_eq!(hex::encode(sent), id);
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "425, 425, then 200");
+}

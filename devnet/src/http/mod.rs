@@ -772,9 +772,9 @@ async fn admin_rollback(State(d): State<Devnet>, Json(r): Json<RollbackReq>) -> 
     } else {
         RollbackMode::ReturnToMempool
     };
-    let n = d.rollback(r.blocks, mode)?;
+    let done = d.rollback(r.blocks, mode)?;
     Ok(Json(
-        json!({"rolled_back": n, "tip": block_json(&d, &d.tip())}),
+        json!({"rolled_back": done.blocks, "tip": block_json(&d, &done.tip)}),
     ))
 }
 
