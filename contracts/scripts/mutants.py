@@ -35,6 +35,13 @@ cases = [
   ("lib/escrow/holdings.ak", "  expect tokens == [Pair(job_id, 1)]\n", "", ["fail__settle_escrow_holding_another_jobs_token"]),
   ("lib/escrow/lock.ak", "    (address == Address {\n      payment_credential: Script(own_policy),\n      stake_credential: None,\n    })?,\n", "    (address.payment_credential == Script(own_policy))?,\n", ["fail__lock_escrow_output_with_a_stake_key", "fail__lock_escrow_output_with_a_script_stake_part"]),
   ("lib/escrow/submit.ak", "    (value.quantity_of(own.value, own_hash, job_id) == 1)?,\n", "", ["fail__submit_an_input_without_its_job_token"]),
+  ("lib/escrow/settle.ak", "    5 -> {\n      expect builtin.fst_pair(state) == locked\n", "    5 -> {\n", ["fail__fast_claim_of_a_submitted_job"]),
+  ("lib/escrow/settle.ak", "    6 -> {\n      expect builtin.fst_pair(state) == locked\n", "    6 -> {\n", ["fail__fast_refund_rejected_of_a_submitted_job"]),
+  ("lib/escrow/settle.ak", "      expect fast_quorum(attestation.accept)\n", "", ["fail__fast_claim_below_threshold", "fail__fast_claim_names_another_result_hash"]),
+  ("lib/escrow/settle.ak", "      expect fast_quorum(attestation.reject)\n", "      expect fast_quorum(attestation.accept)\n", ["fail__fast_refund_rejected_with_accepting_signatures"]),
+  ("lib/escrow/settle.ak", "      expect fast_quorum(attestation.accept)\n      builtin.head_list(provider_at)", "      expect fast_quorum(attestation.accept)\n      builtin.head_list(requester_at)", ["fail__fast_claim_pays_the_requester"]),
+  ("lib/escrow/settle.ak", "      expect fast_quorum(attestation.reject)\n      builtin.head_list(requester_at)", "      expect fast_quorum(attestation.reject)\n      builtin.head_list(provider_at)", ["fail__fast_refund_rejected_pays_the_provider"]),
+  ("lib/escrow/settle.ak", "    5 -> {\n      expect builtin.fst_pair(state) == locked\n      expect\n        interval.ends_by(\n          range,\n          builtin.un_i_data(builtin.head_list(submit_by_at)),\n        )\n", "    5 -> {\n      expect builtin.fst_pair(state) == locked\n", ["fail__fast_claim_one_ms_after_submit_by", "fail__fast_claim_without_upper_bound"]),
 ]
 ok = True
 for path, old, new, expected in cases:

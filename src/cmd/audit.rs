@@ -94,9 +94,13 @@ impl Recheck {
 
     async fn run(&self, job: &audit::JobReport) -> Result<ntx_node_agent::Verdict, String> {
         use ntx_offchain::client::{JobSpecDoc, LockRecord, SpecSource, SubmitRecord};
-        let submit_tx = job.submit_tx.as_deref().ok_or("no submit transaction")?;
-        let submit =
-            SubmitRecord::from_json(&self.record(submit_tx).await?).map_err(|e| e.to_string())?;
+        let result_tx = job.result_tx.as_deref().ok_or("no result on chain")?;
+        let job_id: [u8; 32] = hex::decode(&job.job_id)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or("a malformed job id")?;
+        let submit = SubmitRecord::find(&self.record(result_tx).await?, &job_id)
+            .map_err(|e| e.to_string())?;
         let lock = LockRecord::from_json(&self.record(&hex::encode(submit.lock_tx)).await?)
             .map_err(|e| e.to_string())?;
         let spec = match lock

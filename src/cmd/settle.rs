@@ -93,6 +93,8 @@ fn kind(s: &Settlement) -> &'static str {
         Settlement::RefundTimeout => "refund (timeout)",
         Settlement::RefundRejected { .. } => "refund (rejected)",
         Settlement::Cancel => "cancel",
+        Settlement::FastClaim { .. } => "claim (fast path)",
+        Settlement::FastRefundRejected { .. } => "refund (rejected, fast path)",
     }
 }
 

@@ -1594,3 +1594,6 @@ fn submitting_a_look_alike_without_a_job_token() {
     let tx = scene.force(draft, &scene.mallory, &[&scene.mallory.key]);
     scene.refused("a Submit of a token-less look-alike", &tx, &purpose);
 }
+
+#[path = "attacks/fast_path.rs"]
+mod fast_path;

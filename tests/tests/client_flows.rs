@@ -385,6 +385,169 @@ async fn a_rejecting_quorum_refunds_the_requester_at_once() {
     assert_eq!(s.live.balance(&s.provider), (0, 0));
 }
 
+/// Accepts (or rejects) over `result_hash` by `who`, for a still-locked escrow.
+fn attest_locked(
+    s: &Setup,
+    escrow: &EscrowUtxo,
+    verdict: Verdict,
+    who: &[u32],
+    result_hash: [u8; 32],
+) -> Vec<ntx_offchain::protocol::Attestation> {
+    let message = attestation_message(
+        verdict,
+        &s.client.deployment().script.hash(),
+        &escrow.datum.job_id,
+        &result_hash,
+    );
+    who.iter()
+        .map(|i| sign_attestation(&s.verifiers[*i as usize], *i, &message))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fast_path_pays_from_the_lock_and_records_the_result_for_auditors() {
+    let s = setup().await;
+    let accepted = s.lock_one(60_000, 120_000).await;
+    let rejected = s.lock_one(60_000, 120_000).await;
+    let deposit = accepted.utxo.output.value.lovelace;
+    let (good, bad) = ([0x71; 32], [0x72; 32]);
+    let items = vec![
+        (
+            accepted.clone(),
+            Settlement::FastClaim {
+                result_hash: good,
+                attestations: attest_locked(&s, &accepted, Verdict::Accept, &[0, 2], good),
+            },
+        ),
+        (
+            rejected.clone(),
+            Settlement::FastRefundRejected {
+                result_hash: bad,
+                attestations: attest_locked(&s, &rejected, Verdict::Reject, &[1, 2], bad),
+            },
+        ),
+    ];
+    // Without the results' URLs the settlement is refused before it is built.
+    let refused = s
+        .client
+        .settle(&s.keeper, items.clone())
+        .await
+        .expect_err("a fast-path settlement names its result");
+    assert!(matches!(refused, ClientError::Invalid(_)), "{refused}");
+    let urls = ntx_offchain::client::ResultUrls::from([
+        (
+            accepted.datum.job_id,
+            "http://provider.invalid/results/good".to_string(),
+        ),
+        (
+            rejected.datum.job_id,
+            "http://provider.invalid/results/bad".to_string(),
+        ),
+    ]);
+    s.client.collateral(&s.keeper).await.expect("collateral");
+    let requester = s.live.balance(&s.requester);
+    let (prepared, rest) = s
+        .client
+        .settle_with_results(&s.keeper, items, &urls)
+        .await
+        .expect("the fast-path settlement builds");
+    assert!(rest.is_empty());
+    s.send(&prepared).await;
+    assert_eq!(
+        s.live.balance(&s.provider),
+        (deposit, PRICE),
+        "paid from the lock"
+    );
+    assert_eq!(
+        s.live.balance(&s.requester),
+        (requester.0 + deposit, requester.1 + PRICE),
+        "the rejected job refunded at once"
+    );
+    // The settlement's record names each result, as a Submit's would.
+    for (escrow, url) in [(&accepted, "good"), (&rejected, "bad")] {
+        let record = s
+            .client
+            .submit_record_in(&prepared.tx_id(), &escrow.datum.job_id)
+            .await
+            .expect("the settle record names the job");
+        assert_eq!(
+            record.result_url,
+            format!("http://provider.invalid/results/{url}")
+        );
+        assert_eq!(record.lock_tx, escrow.utxo.reference.transaction_id);
+    }
+    // The auditor rebuilds both lifecycles without a Submit, and finds nothing.
+    let target = ntx_offchain::audit::Target {
+        script_hash: s.client.deployment().script.hash(),
+        settlement: s.client.deployment().script.settlement().clone(),
+    };
+    let history = ntx_offchain::audit::collect_history(
+        s.live.chain.as_ref(),
+        target,
+        Network::Devnet,
+        Default::default(),
+    )
+    .await
+    .expect("the history is collected");
+    let audit = ntx_offchain::audit::check(&history, Network::Devnet);
+    assert!(
+        audit.is_clean(),
+        "{}",
+        ntx_offchain::audit::render_table(&audit)
+    );
+    for (escrow, hash, outcome) in [
+        (&accepted, good, ntx_offchain::audit::Outcome::Claimed),
+        (
+            &rejected,
+            bad,
+            ntx_offchain::audit::Outcome::RefundedRejected,
+        ),
+    ] {
+        let job = audit
+            .jobs
+            .iter()
+            .find(|j| j.job_id == hex::encode(escrow.datum.job_id))
+            .expect("the job is audited");
+        assert_eq!(job.outcome, outcome);
+        assert!(job.fast_path && job.submit_tx.is_none());
+        assert_eq!(job.result_hash, Some(hex::encode(hash)));
+        assert_eq!(job.result_tx, Some(hex::encode(prepared.tx_id())));
+        assert_eq!(job.attestations, 2);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fast_path_closes_at_submit_by() {
+    let s = setup().await;
+    let escrow = s.lock_one(3_000, 60_000).await;
+    s.live.advance(3_000 / SLOT_MS + 1);
+    let hash = [0x71; 32];
+    let items = vec![(
+        escrow.clone(),
+        Settlement::FastClaim {
+            result_hash: hash,
+            attestations: attest_locked(&s, &escrow, Verdict::Accept, &[0, 1], hash),
+        },
+    )];
+    let urls = ntx_offchain::client::ResultUrls::from([(
+        escrow.datum.job_id,
+        "http://provider.invalid/results/late".to_string(),
+    )]);
+    let late = s
+        .client
+        .settle_with_results(&s.keeper, items, &urls)
+        .await
+        .expect_err("past submit_by the fast path is closed");
+    assert!(
+        matches!(late, ClientError::Build(_) | ClientError::Invalid(_)),
+        "{late}"
+    );
+    assert!(
+        s.client.escrow(&escrow.datum.job_id).await.is_ok(),
+        "untouched"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_needs_the_requester_and_the_agent() {
     let s = setup().await;

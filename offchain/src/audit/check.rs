@@ -153,10 +153,12 @@ impl Outcome {
 
     fn of(settlement: &Settlement) -> Outcome {
         match settlement {
-            Settlement::Claim { .. } => Outcome::Claimed,
+            Settlement::Claim { .. } | Settlement::FastClaim { .. } => Outcome::Claimed,
             Settlement::RefundNoShow => Outcome::RefundedNoShow,
             Settlement::RefundTimeout => Outcome::RefundedTimeout,
-            Settlement::RefundRejected { .. } => Outcome::RefundedRejected,
+            Settlement::RefundRejected { .. } | Settlement::FastRefundRejected { .. } => {
+                Outcome::RefundedRejected
+            }
             Settlement::Cancel => Outcome::Cancelled,
         }
     }
@@ -193,8 +195,14 @@ pub struct JobReport {
     pub submit_tx: Option<String>,
     /// The Submit's slot.
     pub submit_slot: Option<u64>,
-    /// The submitted result hash (hex).
+    /// The result hash (hex): the submitted one, or the one a fast-path
+    /// settlement named.
     pub result_hash: Option<String>,
+    /// The transaction whose record names where the result is served (hex):
+    /// the Submit, or the fast-path settlement.
+    pub result_tx: Option<String>,
+    /// Whether the job was settled on the fast path, straight from `Locked`.
+    pub fast_path: bool,
     /// The settlement transaction (hex).
     pub settle_tx: Option<String>,
     /// The settlement's slot.
@@ -298,6 +306,8 @@ struct Job {
     mints: u32,
     submit: Option<([u8; 32], [u8; 32], u64)>,
     settle: Option<([u8; 32], u64, Outcome, usize)>,
+    /// The result hash a fast-path settlement named.
+    fast_result: Option<[u8; 32]>,
     burns: u32,
 }
 
@@ -404,6 +414,7 @@ impl<'h> Checker<'h> {
                 mints: 0,
                 submit: None,
                 settle: None,
+                fast_result: None,
                 burns: 0,
             });
             self.locked += amount;
@@ -760,6 +771,13 @@ impl<'h> Checker<'h> {
                 Settlement::RefundNoShow | Settlement::Cancel if submitted.is_some() => {
                     rule(format!("{name}: a result was already submitted"));
                 }
+                Settlement::FastClaim { .. } | Settlement::FastRefundRejected { .. }
+                    if submitted.is_some() =>
+                {
+                    rule(format!(
+                        "{name} on the fast path: a result was already submitted"
+                    ));
+                }
                 _ => {}
             }
             match settlement {
@@ -796,16 +814,20 @@ impl<'h> Checker<'h> {
                         rule("cancelled without the agent's signature".into());
                     }
                 }
-                Settlement::RefundRejected { .. } => {}
+                Settlement::FastClaim { .. } => match upper_ms {
+                    Some(u) if u <= datum.submit_by => {}
+                    Some(u) => rule(format!(
+                        "claimed on the fast path with validity ending at {u} ms, after submit_by {}",
+                        datum.submit_by
+                    )),
+                    None => rule("claimed on the fast path without a validity upper bound".into()),
+                },
+                Settlement::RefundRejected { .. } | Settlement::FastRefundRejected { .. } => {}
             }
-            let attestations = match settlement {
-                Settlement::Claim { attestations } => Some((Verdict::Accept, attestations)),
-                Settlement::RefundRejected { attestations } => {
-                    Some((Verdict::Reject, attestations))
-                }
-                _ => None,
-            };
-            if let (Some((verdict, atts)), Some(result_hash)) = (attestations, submitted) {
+            let attestations = settlement.attestations();
+            let fast_result = settlement.fast_result_hash();
+            let signed_hash = fast_result.or(submitted);
+            if let (Some((verdict, atts)), Some(result_hash)) = (attestations, signed_hash) {
                 for p in attestation_problems(
                     &self.target().script_hash,
                     datum,
@@ -819,9 +841,10 @@ impl<'h> Checker<'h> {
             for (r, p) in problems {
                 self.finding(r, Some(id), Some(&tx.id), p);
             }
-            let payee = match settlement {
-                Settlement::Claim { .. } => datum.provider,
-                _ => datum.requester,
+            let payee = if settlement.pays_provider() {
+                datum.provider
+            } else {
+                datum.requester
             };
             let mut value = output.value.clone();
             value.assets.remove(&self.target().script_hash);
@@ -846,6 +869,7 @@ impl<'h> Checker<'h> {
                     self.finding(Rule::SettlementRule, Some(id), Some(&tx.id), again);
                 } else {
                     job.settle = Some((tx.id, tx.slot, outcome, count));
+                    job.fast_result = fast_result;
                 }
             }
         }
@@ -1001,9 +1025,15 @@ impl<'h> Checker<'h> {
                 add_job(t, outcome, j.amount);
             }
             add_job(&mut totals, outcome, j.amount);
-            let result_hash = match (&j.submit, &d.state) {
-                (Some((_, h, _)), _) => Some(hex32(h)),
-                (None, JobState::Submitted { result_hash }) => Some(hex32(result_hash)),
+            let result_hash = match (&j.submit, &d.state, &j.fast_result) {
+                (Some((_, h, _)), ..) => Some(hex32(h)),
+                (None, JobState::Submitted { result_hash }, _) => Some(hex32(result_hash)),
+                (None, JobState::Locked, Some(h)) => Some(hex32(h)),
+                _ => None,
+            };
+            let result_tx = match (&j.submit, &j.fast_result, &j.settle) {
+                (Some((t, ..)), ..) => Some(hex32(t)),
+                (None, Some(_), Some((t, ..))) => Some(hex32(t)),
                 _ => None,
             };
             jobs.push(JobReport {
@@ -1022,6 +1052,8 @@ impl<'h> Checker<'h> {
                 submit_tx: j.submit.map(|(t, ..)| hex32(&t)),
                 submit_slot: j.submit.map(|(.., s)| s),
                 result_hash,
+                result_tx,
+                fast_path: j.fast_result.is_some(),
                 settle_tx: j.settle.map(|(t, ..)| hex32(&t)),
                 settle_slot: j.settle.map(|(_, s, ..)| s),
                 attestations: j.settle.map(|(.., n)| n).unwrap_or(0),

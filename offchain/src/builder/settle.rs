@@ -1,4 +1,5 @@
-//! Settle: Claim, Refund and Cancel any number of escrows in one transaction.
+//! Settle: Claim, Refund and Cancel any number of escrows in one transaction,
+//! on the slow path (from `Submitted`) and the fast path (from `Locked`).
 
 use std::collections::BTreeMap;
 
@@ -112,6 +113,23 @@ pub fn settle(
                 }
                 invalid_from = invalid_from.min(last);
             }
+            Settlement::FastClaim { .. } | Settlement::FastRefundRejected { .. } if submitted => {
+                return fail(
+                    "a result was submitted: settle it on the slow path (Claim or RefundRejected)"
+                        .into(),
+                );
+            }
+            Settlement::FastClaim { .. } => {
+                // The last slot whose start is at most submit_by, exclusive bound.
+                let last = sc.posix_ms_to_slot(job.submit_by);
+                if sc.slot_to_posix_ms(last) > job.submit_by || last <= now_slot {
+                    return fail(
+                        "its submit deadline has passed: the fast path is closed, submit or refund"
+                            .into(),
+                    );
+                }
+                invalid_from = invalid_from.min(last);
+            }
             Settlement::RefundNoShow | Settlement::Cancel if submitted => {
                 return fail(
                     "a result was submitted: it is claimed, rejected or refunded after settle_by"
@@ -162,9 +180,10 @@ pub fn settle(
     sorted.sort_by_key(|(e, _)| order.iter().position(|r| *r == e.utxo.reference));
     let mut payouts: Vec<(Vec<u8>, Value)> = Vec::new();
     for (escrow, settlement) in &sorted {
-        let payee = match settlement {
-            Settlement::Claim { .. } => escrow.datum.provider,
-            _ => escrow.datum.requester,
+        let payee = if settlement.pays_provider() {
+            escrow.datum.provider
+        } else {
+            escrow.datum.requester
         };
         let address = payee
             .to_shelley(deployment.network.address_network())

@@ -21,6 +21,20 @@ pub enum ClientError {
         "job {0} is not an escrow of this deployment (settled, never locked, or locked under another deployment): check the id with `ntx job list`"
     )]
     NotAnEscrow(String),
+    /// The transaction is over the protocol's size or execution limits.
+    #[error(
+        "the transaction is over the protocol's limits: {size} bytes (limit {max_size}), {units:?} declared (limit {max_units:?}): split it"
+    )]
+    OverLimit {
+        /// Its size in bytes.
+        size: u64,
+        /// The maximum transaction size.
+        max_size: u64,
+        /// The execution units it declares.
+        units: crate::ExUnits,
+        /// The per-transaction execution limit.
+        max_units: crate::ExUnits,
+    },
     /// The deployment file or the deployment on chain is wrong.
     #[error("deployment: {0}")]
     Deployment(String),
@@ -56,6 +70,7 @@ impl ClientError {
             self,
             ClientError::Invalid(_)
                 | ClientError::InsufficientFunds(_)
+                | ClientError::OverLimit { .. }
                 | ClientError::NotAnEscrow(_)
                 | ClientError::Deployment(_)
                 | ClientError::Build(BuildError::Invalid(_))

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::record::{LockRecord, METADATA_LABEL, SpecSource, SubmitRecord};
+use super::record::{LockRecord, METADATA_LABEL, SettleRecord, SpecSource, SubmitRecord};
 use super::{ClientError, Deployed, DeploymentInfo, JobSpecDoc};
 use crate::Blueprint;
 use crate::builder::{self, Deployment, EscrowUtxo, Finished, JobTerms};
@@ -29,6 +29,9 @@ pub const COLLATERAL_LOVELACE: u64 = 5_000_000;
 
 /// Lovelace set aside for a transaction's fee when selecting coins.
 pub(super) const FEE_ALLOWANCE: u64 = 3_000_000;
+
+/// Where the result of each fast-path settlement is served, by job id.
+pub type ResultUrls = std::collections::BTreeMap<[u8; 32], String>;
 
 /// One job to lock: its terms and where its spec is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -599,15 +602,41 @@ impl EscrowClient {
     /// Settles as many of `items` as fit in one transaction (size and
     /// execution limits), fees paid by `payer` (anyone: a keeper, the
     /// provider, the requester). Returns the transaction and the items left
-    /// for the next one.
+    /// for the next one. Fast-path settlements need their result's URL: use
+    /// [`EscrowClient::settle_with_results`].
     #[allow(clippy::type_complexity)]
     pub async fn settle(
         &self,
         payer: &Wallet,
+        items: Vec<(EscrowUtxo, Settlement)>,
+    ) -> Result<(Prepared, Vec<(EscrowUtxo, Settlement)>), ClientError> {
+        self.settle_with_results(payer, items, &ResultUrls::new())
+            .await
+    }
+
+    /// [`EscrowClient::settle`], where `results` names the URL serving the
+    /// result of each fast-path settlement (`FastClaim`, `FastRefundRejected`)
+    /// by job id: the transaction carries them as its settle record, as a
+    /// Submit carries its submit record.
+    #[allow(clippy::type_complexity)]
+    pub async fn settle_with_results(
+        &self,
+        payer: &Wallet,
         mut items: Vec<(EscrowUtxo, Settlement)>,
+        results: &ResultUrls,
     ) -> Result<(Prepared, Vec<(EscrowUtxo, Settlement)>), ClientError> {
         if items.is_empty() {
             return Err(ClientError::Invalid("nothing to settle".into()));
+        }
+        for (escrow, settlement) in &items {
+            if settlement.fast_result_hash().is_some()
+                && !results.contains_key(&escrow.datum.job_id)
+            {
+                return Err(ClientError::Invalid(format!(
+                    "job {} settles on the fast path but no result URL was given: the settlement must record where its result is served",
+                    hex::encode(escrow.datum.job_id)
+                )));
+            }
         }
         let now = self.now_slot().await?;
         let sc = self.deployment.evaluator.slot_config;
@@ -618,7 +647,18 @@ impl EscrowClient {
         let attempt = |n: usize| -> Result<Prepared, ClientError> {
             let batch: Vec<_> = items[..n].to_vec();
             let job_ids = batch.iter().map(|(e, _)| e.datum.job_id).collect();
-            let draft = builder::settle(
+            let record = SettleRecord {
+                results: batch
+                    .iter()
+                    .filter(|(_, s)| s.fast_result_hash().is_some())
+                    .map(|(e, _)| SubmitRecord {
+                        job_id: e.datum.job_id,
+                        lock_tx: e.utxo.reference.transaction_id,
+                        result_url: results[&e.datum.job_id].clone(),
+                    })
+                    .collect(),
+            };
+            let mut draft = builder::settle(
                 &self.deployment,
                 batch,
                 funding.clone(),
@@ -627,6 +667,9 @@ impl EscrowClient {
                 ttl,
                 balance,
             )?;
+            if !record.results.is_empty() {
+                draft.metadata = record.to_metadata();
+            }
             let finished = self.finish(draft, &address, &[payer], 0)?;
             self.check_limits(&finished)?;
             Ok(Prepared { finished, job_ids })
@@ -635,7 +678,7 @@ impl EscrowClient {
             matches!(
                 e,
                 ClientError::Build(builder::BuildError::Script(EvalError::OverBudget { .. }))
-            ) || matches!(e, ClientError::Invalid(m) if m.starts_with(OVER_LIMIT))
+            ) || matches!(e, ClientError::OverLimit { .. })
         };
         // The largest prefix that fits: try all, then binary-search.
         let prepared = match attempt(items.len()) {
@@ -882,7 +925,8 @@ impl EscrowClient {
             .map(Some)
     }
 
-    /// The submit record that transaction `tx` carries for `job_id` (also for a
+    /// The record of `job_id`'s result that transaction `tx` carries: its
+    /// Submit's submit record, or the fast-path settlement's entry (also for a
     /// settled job, whose Submit is found in its history).
     pub async fn submit_record_in(
         &self,
@@ -890,16 +934,7 @@ impl EscrowClient {
         job_id: &[u8; 32],
     ) -> Result<SubmitRecord, ClientError> {
         let json = self.record_json(tx).await?;
-        let record =
-            SubmitRecord::from_json(&json).map_err(|e| ClientError::Record(e.to_string()))?;
-        if record.job_id != *job_id {
-            return Err(ClientError::Record(format!(
-                "the submit record names job {}, not {}",
-                hex::encode(record.job_id),
-                hex::encode(job_id)
-            )));
-        }
-        Ok(record)
+        SubmitRecord::find(&json, job_id).map_err(|e| ClientError::Record(e.to_string()))
     }
 
     async fn record_json(&self, tx: &TxId) -> Result<serde_json::Value, ClientError> {
@@ -922,10 +957,12 @@ impl EscrowClient {
         let units = finished.draft.total_ex_units();
         let limit = self.deployment.evaluator.max_tx_ex_units;
         if size > self.max_tx_size || units.mem > limit.mem || units.steps > limit.steps {
-            return Err(ClientError::Invalid(format!(
-                "{OVER_LIMIT}: {size} bytes (limit {}), {units:?} declared (limit {limit:?}): split it",
-                self.max_tx_size
-            )));
+            return Err(ClientError::OverLimit {
+                size,
+                max_size: self.max_tx_size,
+                units,
+                max_units: limit,
+            });
         }
         Ok(())
     }
@@ -935,8 +972,6 @@ impl EscrowClient {
 fn select_coins(utxos: &[Utxo], needed: &Value) -> Result<Vec<Utxo>, ClientError> {
     builder::select_coins(utxos, needed).map_err(|e| ClientError::InsufficientFunds(e.to_string()))
 }
-
-const OVER_LIMIT: &str = "the transaction is over the protocol's limits";
 
 fn pure_ada(utxos: &[Utxo]) -> Option<Utxo> {
     utxos

@@ -10,7 +10,7 @@
 //! - [`DeploymentInfo`]: the deployment file `ntx deploy` writes.
 //! - [`JobSpecDoc`], [`canonical_json`]: job specs and their canonical bytes
 //!   (RFC 8785), which `spec_hash` covers.
-//! - [`LockRecord`], [`SubmitRecord`]: this protocol's transaction metadata
+//! - [`LockRecord`], [`SubmitRecord`], [`SettleRecord`]: this protocol's transaction metadata
 //!   under [`METADATA_LABEL`] (the spec, or its URL; where results are served).
 
 mod deployment;
@@ -24,12 +24,12 @@ mod spec;
 pub use deployment::{Deployed, DeploymentInfo, parse_output_reference};
 pub use error::ClientError;
 pub use escrow::{
-    COLLATERAL_LOVELACE, EscrowClient, EscrowScan, LockRequest, Prepared, RESEND_AFTER,
+    COLLATERAL_LOVELACE, EscrowClient, EscrowScan, LockRequest, Prepared, RESEND_AFTER, ResultUrls,
     TX_VALIDITY_MS,
 };
 pub use offers::MAX_SWEPT;
 pub use record::{
-    LockRecord, METADATA_LABEL, RECORD_VERSION, RecordError, SpecSource, SubmitRecord,
+    LockRecord, METADATA_LABEL, RECORD_VERSION, RecordError, SettleRecord, SpecSource, SubmitRecord,
 };
 pub use result::{ResultFetchError, fetch_result};
 pub use spec::{JobSpecDoc, SPEC_VERSION, SpecError, VerifierEndpoint, canonical_json};

@@ -12,7 +12,12 @@
 //!          "jobs":  [{"id": h'job_id', "spec": <index into specs>}, …]}
 //! submit: {"v": 1, "op": "submit", "job": h'job_id',
 //!          "lock": h'lock transaction id', "result": [h'…64', …]}
+//! settle: {"v": 1, "op": "settle",
+//!          "results": [{"job": h'…', "lock": h'…', "result": [h'…64', …]}, …]}
 //! ```
+//! A fast-path settlement (protocol v1.1) carries the settle record: the submit
+//! record of every job it settles straight from `Locked`, so the result's URL
+//! reaches the chain as it does in a Submit.
 //! Jobs with the same spec share one entry of `specs`.
 
 use std::collections::BTreeMap;
@@ -55,6 +60,13 @@ pub struct SubmitRecord {
     pub lock_tx: [u8; 32],
     /// URL of the result bytes.
     pub result_url: String,
+}
+
+/// The settle record: the result of each job a fast-path settlement settles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettleRecord {
+    /// One submit record per fast-path job, in the order settled.
+    pub results: Vec<SubmitRecord>,
 }
 
 /// Why a record could not be read.
@@ -167,25 +179,83 @@ impl LockRecord {
 impl SubmitRecord {
     /// The record as transaction metadata.
     pub fn to_metadata(&self) -> BTreeMap<u64, Metadatum> {
-        let record = map(vec![
+        let mut entries = vec![
             ("v", Metadatum::Int(RECORD_VERSION.into())),
             ("op", text("submit")),
-            ("job", bytes(&self.job_id)),
-            ("lock", bytes(&self.lock_tx)),
-            ("result", chunks(self.result_url.as_bytes())),
-        ]);
-        BTreeMap::from([(METADATA_LABEL, record)])
+        ];
+        entries.extend(self.entries());
+        BTreeMap::from([(METADATA_LABEL, map(entries))])
     }
 
     /// Reads the record from a transaction's metadata value under the label.
     pub fn from_json(json: &Json) -> Result<SubmitRecord, RecordError> {
         header(json, "submit")?;
+        SubmitRecord::from_entries(json)
+    }
+}
+
+impl SubmitRecord {
+    fn entries(&self) -> Vec<(&'static str, Metadatum)> {
+        vec![
+            ("job", bytes(&self.job_id)),
+            ("lock", bytes(&self.lock_tx)),
+            ("result", chunks(self.result_url.as_bytes())),
+        ]
+    }
+
+    fn from_entries(json: &Json) -> Result<SubmitRecord, RecordError> {
         Ok(SubmitRecord {
             job_id: hash32(field(json, "job")?)?,
             lock_tx: hash32(field(json, "lock")?)?,
             result_url: String::from_utf8(join(field(json, "result")?)?)
                 .map_err(|_| bad("the result URL is not UTF-8"))?,
         })
+    }
+
+    /// The record of `job_id`'s result in a transaction's metadata value under
+    /// the label: a Submit's submit record, or a fast-path settlement's entry.
+    pub fn find(json: &Json, job_id: &[u8; 32]) -> Result<SubmitRecord, RecordError> {
+        let record = match field(json, "op")?.as_str() {
+            Some("settle") => SettleRecord::from_json(json)?
+                .results
+                .into_iter()
+                .find(|r| r.job_id == *job_id)
+                .ok_or_else(|| bad("the settle record does not name the job"))?,
+            _ => SubmitRecord::from_json(json)?,
+        };
+        if record.job_id != *job_id {
+            return Err(RecordError(format!(
+                "the submit record names job {}, not {}",
+                hex::encode(record.job_id),
+                hex::encode(job_id)
+            )));
+        }
+        Ok(record)
+    }
+}
+
+impl SettleRecord {
+    /// The record as transaction metadata.
+    pub fn to_metadata(&self) -> BTreeMap<u64, Metadatum> {
+        let results = self.results.iter().map(|r| map(r.entries())).collect();
+        let record = map(vec![
+            ("v", Metadatum::Int(RECORD_VERSION.into())),
+            ("op", text("settle")),
+            ("results", Metadatum::Array(results)),
+        ]);
+        BTreeMap::from([(METADATA_LABEL, record)])
+    }
+
+    /// Reads the record from a transaction's metadata value under the label.
+    pub fn from_json(json: &Json) -> Result<SettleRecord, RecordError> {
+        header(json, "settle")?;
+        let results = field(json, "results")?
+            .as_array()
+            .ok_or_else(|| bad("`results` is not a list"))?
+            .iter()
+            .map(SubmitRecord::from_entries)
+            .collect::<Result<_, _>>()?;
+        Ok(SettleRecord { results })
     }
 }
 
@@ -289,6 +359,35 @@ mod tests {
         assert!(
             LockRecord::from_json(&json).is_err(),
             "a submit is not a lock"
+        );
+    }
+
+    #[test]
+    fn settle_records_name_each_fast_path_result() {
+        let result = |n: u8| SubmitRecord {
+            job_id: [n; 32],
+            lock_tx: [n + 1; 32],
+            result_url: format!("http://provider.example/results/{}", "cd".repeat(40)),
+        };
+        let record = SettleRecord {
+            results: vec![result(1), result(5)],
+        };
+        let json = as_json(&record.to_metadata()[&METADATA_LABEL]);
+        assert_eq!(SettleRecord::from_json(&json), Ok(record));
+        assert_eq!(SubmitRecord::find(&json, &[5; 32]), Ok(result(5)));
+        assert!(
+            SubmitRecord::find(&json, &[2; 32]).is_err(),
+            "a job the record does not name"
+        );
+        assert!(
+            SubmitRecord::from_json(&json).is_err(),
+            "a settle is not a submit"
+        );
+        let submit = as_json(&result(7).to_metadata()[&METADATA_LABEL]);
+        assert_eq!(SubmitRecord::find(&submit, &[7; 32]), Ok(result(7)));
+        assert!(
+            SubmitRecord::find(&submit, &[8; 32]).is_err(),
+            "a submit record of another job"
         );
     }
 

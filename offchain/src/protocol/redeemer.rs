@@ -74,6 +74,57 @@ pub enum Settlement {
     },
     /// Refund the requester before any result, signed by requester and agent.
     Cancel,
+    /// The fast path: pay the provider straight from `Locked`, by `submit_by`,
+    /// when a quorum accepted `result_hash`.
+    FastClaim {
+        /// blake2b-256 of the canonical result bytes the verifiers accepted.
+        result_hash: [u8; 32],
+        /// At least `threshold` accepting attestations, indexes ascending.
+        attestations: Vec<Attestation>,
+    },
+    /// The fast path: refund the requester straight from `Locked` when a quorum
+    /// rejected `result_hash`.
+    FastRefundRejected {
+        /// blake2b-256 of the result bytes the verifiers rejected.
+        result_hash: [u8; 32],
+        /// At least `threshold` rejecting attestations, indexes ascending.
+        attestations: Vec<Attestation>,
+    },
+}
+
+impl Settlement {
+    /// Whether it pays the provider (a claim, on either path).
+    pub fn pays_provider(&self) -> bool {
+        matches!(
+            self,
+            Settlement::Claim { .. } | Settlement::FastClaim { .. }
+        )
+    }
+
+    /// The result hash a fast-path settlement names (`None` on the slow path,
+    /// where the hash is the datum's).
+    pub fn fast_result_hash(&self) -> Option<[u8; 32]> {
+        match self {
+            Settlement::FastClaim { result_hash, .. }
+            | Settlement::FastRefundRejected { result_hash, .. } => Some(*result_hash),
+            _ => None,
+        }
+    }
+
+    /// The verdict and attestations it carries, if any.
+    pub fn attestations(&self) -> Option<(super::Verdict, &[Attestation])> {
+        use super::Verdict;
+        match self {
+            Settlement::Claim { attestations } | Settlement::FastClaim { attestations, .. } => {
+                Some((Verdict::Accept, attestations))
+            }
+            Settlement::RefundRejected { attestations }
+            | Settlement::FastRefundRejected { attestations, .. } => {
+                Some((Verdict::Reject, attestations))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl ToPlutusData for JobOrigin {
@@ -222,6 +273,14 @@ impl ToPlutusData for Settlement {
                 data::constr(3, vec![attestations(a)])
             }
             Settlement::Cancel => data::constr(4, vec![]),
+            Settlement::FastClaim {
+                result_hash,
+                attestations: a,
+            } => data::constr(5, vec![data::bytes(result_hash), attestations(a)]),
+            Settlement::FastRefundRejected {
+                result_hash,
+                attestations: a,
+            } => data::constr(6, vec![data::bytes(result_hash), attestations(a)]),
         }
     }
 }
@@ -238,9 +297,17 @@ impl FromPlutusData for Settlement {
                 attestations: read_attestations(a)?,
             }),
             (4, []) => Ok(Settlement::Cancel),
+            (5, [h, a]) => Ok(Settlement::FastClaim {
+                result_hash: data::as_array(h, "result_hash")?,
+                attestations: read_attestations(a)?,
+            }),
+            (6, [h, a]) => Ok(Settlement::FastRefundRejected {
+                result_hash: data::as_array(h, "result_hash")?,
+                attestations: read_attestations(a)?,
+            }),
             _ => Err(DataError::shape(
                 "settlement",
-                "Claim, RefundNoShow, RefundTimeout, RefundRejected or Cancel",
+                "Claim, RefundNoShow, RefundTimeout, RefundRejected, Cancel, FastClaim or FastRefundRejected",
                 d,
             )),
         }

@@ -70,14 +70,14 @@ pub async fn verified_answer(
     client: &EscrowClient,
     report: &JobReport,
 ) -> Result<VerifiedAnswer, CliError> {
-    let (Some(submit_tx), Some(result_hash)) = (&report.submit_tx, &report.result_hash) else {
+    let (Some(result_tx), Some(result_hash)) = (&report.result_tx, &report.result_hash) else {
         return Err(usage(format!(
             "job {} has no result on chain ({}): nothing to fetch",
             report.job_id,
             report.outcome.name()
         )));
     };
-    let tx = parse_job_id(submit_tx)?;
+    let tx = parse_job_id(result_tx)?;
     let id = parse_job_id(&report.job_id)?;
     let expected = parse_job_id(result_hash)?;
     let record = client.submit_record_in(&tx, &id).await?;
@@ -131,7 +131,9 @@ pub fn history_json(h: &JobHistory) -> serde_json::Value {
         "settle_by_ms": r.settle_by,
         "lock": {"tx": r.lock_tx, "slot": r.lock_slot},
         "submit": {"tx": r.submit_tx, "slot": r.submit_slot, "result_hash": r.result_hash},
-        "settlement": {"tx": r.settle_tx, "slot": r.settle_slot, "attestations": r.attestations},
+        "settlement": {"tx": r.settle_tx, "slot": r.settle_slot, "attestations": r.attestations,
+            "fast_path": r.fast_path},
+        "result": {"hash": r.result_hash, "recorded_in": r.result_tx},
         "paid_to": paid_to(r),
         "findings": h.findings.iter().map(|f| serde_json::json!({
             "rule": f.rule.code(), "tx": f.tx_id, "detail": f.detail,
@@ -174,7 +176,11 @@ pub async fn status(chain: &ChainArgs, job_id: &str) -> Result<(), CliError> {
             r.quorum
         );
         text += &step("lock", &r.lock_tx, r.lock_slot);
-        text += &step("submit", &r.submit_tx, r.submit_slot);
+        if r.fast_path {
+            text += "\n  submit     — (fast path: the settlement carries the result)";
+        } else {
+            text += &step("submit", &r.submit_tx, r.submit_slot);
+        }
         if let Some(h) = &r.result_hash {
             text += &format!("\n  result     {h}");
         }

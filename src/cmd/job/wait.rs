@@ -135,7 +135,9 @@ fn reason(refund: &Settlement) -> &'static str {
     match refund {
         Settlement::RefundNoShow => "the provider missed its submit deadline",
         Settlement::RefundTimeout => "no quorum by the settle deadline",
-        Settlement::RefundRejected { .. } => "the verifiers rejected the result",
-        Settlement::Claim { .. } | Settlement::Cancel => "settling",
+        Settlement::RefundRejected { .. } | Settlement::FastRefundRejected { .. } => {
+            "the verifiers rejected the result"
+        }
+        Settlement::Claim { .. } | Settlement::FastClaim { .. } | Settlement::Cancel => "settling",
     }
 }
