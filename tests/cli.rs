@@ -235,3 +235,45 @@ fn the_version_names_the_escrow_script_and_completions_cover_every_command() {
     let (code, _, err) = cli.run(&["completions", "tcsh"]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// `ntx bench contract --json` reports the fees per job on both paths, and every
+/// measured transaction (the 50-claim batches included) fits mainnet's limits.
+#[test]
+fn the_contract_bench_reports_fees_per_job_within_the_limits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cli = Ntx::new(env!("CARGO_BIN_EXE_ntx"), dir.path(), "http://127.0.0.1:9");
+    let report = cli.json(&["bench", "contract"]);
+    let per_job = &report["per_job"];
+    let fee = |k: &str| {
+        per_job[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k}: {per_job}"))
+    };
+    let fast = fee("fast_unbatched_lovelace");
+    let slow = fee("slow_unbatched_lovelace");
+    assert!(fast < slow, "two transactions cost less than three");
+    assert!(fee("fast_batched_lovelace") < fast);
+    assert!(fee("slow_batched_lovelace") < slow);
+    assert!(fee("fast_batched_lovelace") < fee("slow_batched_lovelace"));
+    let limit = &report["max_tx_ex_units"];
+    for row in report["transactions"]
+        .as_array()
+        .into_iter()
+        .chain(report["batches"].as_array())
+        .flatten()
+    {
+        assert!(row["tx_bytes"].as_u64() <= Some(16_384), "{row}");
+        assert!(row["mem"].as_u64() <= limit["mem"].as_u64(), "{row}");
+        assert!(row["steps"].as_u64() <= limit["steps"].as_u64(), "{row}");
+    }
+    let names: Vec<&str> = report["batches"]
+        .as_array()
+        .expect("batches")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.contains("50 fast claims")),
+        "{names:?}"
+    );
+}

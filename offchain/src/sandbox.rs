@@ -287,6 +287,37 @@ impl Sandbox {
             .collect()
     }
 
+    /// A fast-path claim (protocol v1.1) for each still-locked escrow: `result_hash`
+    /// accepted by verifiers 0 and 2.
+    pub fn fast_claims(
+        &self,
+        escrows: Vec<EscrowUtxo>,
+        result_hash: [u8; 32],
+    ) -> Vec<(EscrowUtxo, Settlement)> {
+        escrows
+            .into_iter()
+            .map(|e| {
+                let message = attestation_message(
+                    Verdict::Accept,
+                    &self.deployment.script.hash(),
+                    &e.datum.job_id,
+                    &result_hash,
+                );
+                let attestations = [0usize, 2]
+                    .iter()
+                    .map(|&i| sign_attestation(&self.verifiers[i].key, i as u32, &message))
+                    .collect();
+                (
+                    e,
+                    Settlement::FastClaim {
+                        result_hash,
+                        attestations,
+                    },
+                )
+            })
+            .collect()
+    }
+
     /// The keeper settles `escrows` from `now_slot`, signing with `cosigners` too
     /// (a Cancel needs the requester and the agent).
     pub fn settle(

@@ -93,18 +93,29 @@ impl Recheck {
     }
 
     async fn run(&self, job: &audit::JobReport) -> Result<ntx_node_agent::Verdict, String> {
-        use ntx_offchain::client::{JobSpecDoc, LockRecord, SpecSource, SubmitRecord};
+        use ntx_offchain::client::{JobSpecDoc, LockRecord, ResultLocation, SpecSource};
         let result_tx = job.result_tx.as_deref().ok_or("no result on chain")?;
         let job_id: [u8; 32] = hex::decode(&job.job_id)
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or("a malformed job id")?;
-        let submit = SubmitRecord::find(&self.record(result_tx).await?, &job_id)
+        let result_hash: [u8; 32] = job
+            .result_hash
+            .as_deref()
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|b| b.try_into().ok())
+            .ok_or("no result hash")?;
+        let submit = ResultLocation::find(&self.record(result_tx).await?, &job_id, &result_hash)
             .map_err(|e| e.to_string())?;
-        let lock = LockRecord::from_json(&self.record(&hex::encode(submit.lock_tx)).await?)
-            .map_err(|e| e.to_string())?;
+        let lock_tx = match (submit.lock_tx, &job.lock_tx) {
+            (Some(tx), _) => hex::encode(tx),
+            (None, Some(tx)) => tx.clone(),
+            (None, None) => return Err("the lock is before the audited range".into()),
+        };
+        let lock =
+            LockRecord::from_json(&self.record(&lock_tx).await?).map_err(|e| e.to_string())?;
         let spec = match lock
-            .spec_of(&submit.job_id)
+            .spec_of(&job_id)
             .ok_or("the lock record does not name the job")?
         {
             SpecSource::Inline(bytes) => bytes.clone(),

@@ -7,6 +7,7 @@ use clap::{Subcommand, ValueEnum};
 use miette::{IntoDiagnostic, miette};
 use ntx_offchain::ExUnits;
 use ntx_offchain::builder::{EscrowUtxo, Finished, JobTerms};
+use ntx_offchain::client::{FastResult, SettleRecord};
 use ntx_offchain::market::{
     OFFER_VERSION, Offer, OfferRole, SignedOffer, TaskOffer, VerifierPolicy,
 };
@@ -79,17 +80,18 @@ fn build_times(runs: usize, json: bool) -> miette::Result<()> {
         .lock(std::slice::from_ref(&terms), 100)
         .into_diagnostic()?;
     let (_, submitted) = sb
-        .submit(&escrows[0], [0x77; 32], SUBMIT_BY)
+        .submit(&escrows[0], RESULT, SUBMIT_BY)
         .into_diagnostic()?;
     let claim = sb.claims(vec![submitted]);
-    eprintln!("timing {runs} runs each of Lock, Submit and Claim …");
+    let fast = sb.fast_claims(vec![escrows[0].clone()], RESULT);
+    eprintln!("timing {runs} runs each of Lock, Submit, Claim and FastClaim …");
     let lock = time_it(runs, || {
         sb.lock(std::slice::from_ref(&terms), 100)
             .map(drop)
             .into_diagnostic()
     })?;
     let submit = time_it(runs, || {
-        sb.submit(&escrows[0], [0x77; 32], SUBMIT_BY)
+        sb.submit(&escrows[0], RESULT, SUBMIT_BY)
             .map(drop)
             .into_diagnostic()
     })?;
@@ -98,10 +100,16 @@ fn build_times(runs: usize, json: bool) -> miette::Result<()> {
             .map(drop)
             .into_diagnostic()
     })?;
+    let fast_settle = time_it(runs, || {
+        sb.settle(fast.clone(), 100, &[])
+            .map(drop)
+            .into_diagnostic()
+    })?;
     let rows = [
         ("Lock (1 job)", lock),
         ("Submit", submit),
         ("Claim (2-of-3)", settle),
+        ("FastClaim (2-of-3)", fast_settle),
     ];
     if json {
         let out: Vec<_> = rows
@@ -113,7 +121,7 @@ fn build_times(runs: usize, json: bool) -> miette::Result<()> {
         println!("build + evaluate + balance + sign, {runs} runs (goal: under 5 ms)");
         for (name, (median, min)) in rows {
             println!(
-                "  {name:<16} median {:>7.3} ms   fastest {:>7.3} ms",
+                "  {name:<18} median {:>7.3} ms   fastest {:>7.3} ms",
                 median as f64 / 1000.0,
                 min as f64 / 1000.0
             );
@@ -155,6 +163,81 @@ struct Report {
     rows: Vec<Row>,
     batches: Vec<Row>,
     largest_batch: usize,
+    per_job: PerJob,
+}
+
+/// Fees per job, in lovelace, on each path; batched at [`LOCK_BATCH`] locks and
+/// [`CLAIM_BATCH`] claims per transaction (the Submit is one per job).
+struct PerJob {
+    fast_unbatched: u64,
+    fast_batched: u64,
+    slow_unbatched: u64,
+    slow_batched: u64,
+}
+
+impl PerJob {
+    fn rows(&self) -> [(&'static str, u64); 4] {
+        [
+            ("per job, fast path (Lock + FastClaim)", self.fast_unbatched),
+            (
+                "per job, fast path, batched (10 locks, 50 claims)",
+                self.fast_batched,
+            ),
+            (
+                "per job, slow path (Lock + Submit + Claim)",
+                self.slow_unbatched,
+            ),
+            (
+                "per job, slow path, batched (10 locks, 50 claims)",
+                self.slow_batched,
+            ),
+        ]
+    }
+}
+
+/// Claims per batched settlement in the per-job figures.
+const CLAIM_BATCH: usize = 50;
+
+/// The URL a provider's settle record names (a realistic length).
+fn result_url() -> String {
+    format!(
+        "https://provider-agent.example.org/results/{}",
+        hex::encode(RESULT)
+    )
+}
+
+const RESULT: [u8; 32] = [0x77; 32];
+
+/// A fast-path settlement of `escrows`, carrying its settle record as the
+/// client writes it.
+fn fast_settle(sb: &mut Sandbox, escrows: &[EscrowUtxo]) -> miette::Result<Finished> {
+    let record = SettleRecord {
+        results: escrows
+            .iter()
+            .map(|e| FastResult {
+                job_id: e.datum.job_id,
+                result_hash: RESULT,
+                result_url: result_url(),
+            })
+            .collect(),
+    };
+    let items = sb.fast_claims(escrows.to_vec(), RESULT);
+    sb.settle_draft(items, 100, |d| d.metadata = record.to_metadata(), &[])
+        .map_err(|e| miette!("a {}-job fast claim: {e}", escrows.len()))
+}
+
+/// `n` locked escrows, locked [`LOCK_BATCH`] at a time.
+fn locked_jobs(sb: &mut Sandbox, n: usize) -> miette::Result<Vec<EscrowUtxo>> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let k = (n - out.len()).min(LOCK_BATCH);
+        let terms: Vec<JobTerms> = (0..k)
+            .map(|_| sb.terms(PRICE, SUBMIT_BY, SETTLE_BY))
+            .collect();
+        let (_, escrows) = sb.lock(&terms, 100).into_diagnostic()?;
+        out.extend(escrows);
+    }
+    Ok(out)
 }
 
 fn asset() -> Asset {
@@ -171,7 +254,7 @@ fn submitted_jobs(sb: &mut Sandbox, n: usize) -> miette::Result<Vec<EscrowUtxo>>
             .collect();
         let (_, escrows) = sb.lock(&terms, 100).into_diagnostic()?;
         for e in escrows {
-            let (_, e) = sb.submit(&e, [0x77; 32], SUBMIT_BY).into_diagnostic()?;
+            let (_, e) = sb.submit(&e, RESULT, SUBMIT_BY).into_diagnostic()?;
             out.push(e);
         }
         left -= k;
@@ -188,7 +271,7 @@ fn measure() -> miette::Result<Report> {
     let (lock, escrows) = sb.lock(&[terms], 100).into_diagnostic()?;
     rows.push(Row::of("Lock (1 job)", &lock));
     let (submit, escrow) = sb
-        .submit(&escrows[0], [0x77; 32], SUBMIT_BY)
+        .submit(&escrows[0], RESULT, SUBMIT_BY)
         .into_diagnostic()?;
     rows.push(Row::of("Submit", &submit));
     let claim = sb
@@ -196,6 +279,11 @@ fn measure() -> miette::Result<Report> {
         .into_diagnostic()?;
     rows.push(Row::of("Claim (2-of-3)", &claim));
     let total = lock.fee + submit.fee + claim.fee;
+    let (_, fresh) = sb
+        .lock(&[sb.terms(PRICE, SUBMIT_BY, SETTLE_BY)], 100)
+        .into_diagnostic()?;
+    let fast_claim = fast_settle(&mut sb, &fresh)?;
+    rows.push(Row::of("FastClaim (2-of-3, with its record)", &fast_claim));
 
     let attestations = sb.attest(&escrow, Verdict::Reject, &[0, 1]);
     let rejected = sb
@@ -241,11 +329,19 @@ fn measure() -> miette::Result<Report> {
         units: ExUnits::default(),
         fee: total,
     });
+    rows.push(Row {
+        name: "Lock + FastClaim".into(),
+        size: 0,
+        units: ExUnits::default(),
+        fee: lock.fee + fast_claim.fee,
+    });
     let terms: Vec<JobTerms> = (0..LOCK_BATCH)
         .map(|_| sb.terms(PRICE, SUBMIT_BY, SETTLE_BY))
         .collect();
     let (batch_lock, _) = sb.lock(&terms, 100).into_diagnostic()?;
     rows.push(Row::of(format!("Lock ({LOCK_BATCH} jobs)"), &batch_lock));
+    let fast_pool = locked_jobs(&mut sb, CLAIM_BATCH)?;
+    let fast_batch = fast_settle(&mut sb, &fast_pool)?;
 
     rows.extend(offer_rows(&mut sb)?);
 
@@ -257,6 +353,20 @@ fn measure() -> miette::Result<Report> {
             .map_err(|e| miette!("a {n}-claim settlement: {e}"))?;
         batches.push(Row::of(format!("Settle {n} claims"), &f));
     }
+    batches.push(Row::of(
+        format!("Settle {CLAIM_BATCH} fast claims (with their record)"),
+        &fast_batch,
+    ));
+    let slow_batch = sb
+        .settle(sb.claims(pool[..CLAIM_BATCH].to_vec()), SUBMIT_BY + 1, &[])
+        .map_err(|e| miette!("a {CLAIM_BATCH}-claim settlement: {e}"))?;
+    let lock_share = batch_lock.fee / LOCK_BATCH as u64;
+    let per_job = PerJob {
+        fast_unbatched: lock.fee + fast_claim.fee,
+        fast_batched: lock_share + fast_batch.fee / CLAIM_BATCH as u64,
+        slow_unbatched: total,
+        slow_batched: lock_share + submit.fee + slow_batch.fee / CLAIM_BATCH as u64,
+    };
     // The largest batch within mainnet's limits, by bisection.
     let (mut lo, mut hi) = (1usize, pool.len());
     while lo < hi {
@@ -272,6 +382,7 @@ fn measure() -> miette::Result<Report> {
         rows,
         batches,
         largest_batch: lo,
+        per_job,
     })
 }
 
@@ -358,6 +469,14 @@ fn print(report: &Report, format: Format) {
                 "transactions": rows(&report.rows),
                 "batches": rows(&report.batches),
                 "largest_claim_batch": report.largest_batch,
+                "per_job": {
+                    "fast_unbatched_lovelace": report.per_job.fast_unbatched,
+                    "fast_batched_lovelace": report.per_job.fast_batched,
+                    "slow_unbatched_lovelace": report.per_job.slow_unbatched,
+                    "slow_batched_lovelace": report.per_job.slow_batched,
+                    "locks_per_batch": LOCK_BATCH,
+                    "claims_per_batch": CLAIM_BATCH,
+                },
             });
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
@@ -374,7 +493,7 @@ fn print(report: &Report, format: Format) {
                     println!("| {} |", cells.join(" | "));
                 } else {
                     println!(
-                        "{:<44}{:>8}{:>22}{:>26}{:>12}",
+                        "{:<52}{:>8}{:>22}{:>26}{:>12}",
                         cells[0], cells[1], cells[2], cells[3], cells[4]
                     );
                 }
@@ -395,6 +514,15 @@ fn print(report: &Report, format: Format) {
                     )
                 };
                 line([r.name.clone(), size, mem, steps, ada(r.fee)]);
+            }
+            for (name, fee) in report.per_job.rows() {
+                line([
+                    name.to_string(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    ada(fee),
+                ]);
             }
             println!();
             println!(

@@ -437,7 +437,7 @@ async fn the_fast_path_pays_from_the_lock_and_records_the_result_for_auditors() 
     let urls = ntx_offchain::client::ResultUrls::from([
         (
             accepted.datum.job_id,
-            "http://provider.invalid/results/good".to_string(),
+            format!("http://provider.invalid/results/{}", hex::encode(good)),
         ),
         (
             rejected.datum.job_id,
@@ -464,17 +464,19 @@ async fn the_fast_path_pays_from_the_lock_and_records_the_result_for_auditors() 
         "the rejected job refunded at once"
     );
     // The settlement's record names each result, as a Submit's would.
-    for (escrow, url) in [(&accepted, "good"), (&rejected, "bad")] {
+    for (escrow, hash, url) in [
+        (&accepted, good, hex::encode(good)),
+        (&rejected, bad, "bad".to_string()),
+    ] {
         let record = s
             .client
-            .submit_record_in(&prepared.tx_id(), &escrow.datum.job_id)
+            .result_location_in(&prepared.tx_id(), &escrow.datum.job_id, &hash)
             .await
             .expect("the settle record names the job");
         assert_eq!(
             record.result_url,
             format!("http://provider.invalid/results/{url}")
         );
-        assert_eq!(record.lock_tx, escrow.utxo.reference.transaction_id);
     }
     // The auditor rebuilds both lifecycles without a Submit, and finds nothing.
     let target = ntx_offchain::audit::Target {

@@ -4,7 +4,9 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::record::{LockRecord, METADATA_LABEL, SettleRecord, SpecSource, SubmitRecord};
+use super::record::{
+    FastResult, LockRecord, METADATA_LABEL, ResultLocation, SettleRecord, SpecSource, SubmitRecord,
+};
 use super::{ClientError, Deployed, DeploymentInfo, JobSpecDoc};
 use crate::Blueprint;
 use crate::builder::{self, Deployment, EscrowUtxo, Finished, JobTerms};
@@ -650,11 +652,12 @@ impl EscrowClient {
             let record = SettleRecord {
                 results: batch
                     .iter()
-                    .filter(|(_, s)| s.fast_result_hash().is_some())
-                    .map(|(e, _)| SubmitRecord {
-                        job_id: e.datum.job_id,
-                        lock_tx: e.utxo.reference.transaction_id,
-                        result_url: results[&e.datum.job_id].clone(),
+                    .filter_map(|(e, s)| {
+                        Some(FastResult {
+                            job_id: e.datum.job_id,
+                            result_hash: s.fast_result_hash()?,
+                            result_url: results[&e.datum.job_id].clone(),
+                        })
                     })
                     .collect(),
             };
@@ -920,21 +923,33 @@ impl EscrowClient {
         if escrow.datum.state == crate::protocol::JobState::Locked {
             return Ok(None);
         }
-        self.submit_record_in(&escrow.utxo.reference.transaction_id, &escrow.datum.job_id)
-            .await
-            .map(Some)
+        let json = self
+            .record_json(&escrow.utxo.reference.transaction_id)
+            .await?;
+        let record =
+            SubmitRecord::from_json(&json).map_err(|e| ClientError::Record(e.to_string()))?;
+        if record.job_id != escrow.datum.job_id {
+            return Err(ClientError::Record(format!(
+                "the submit record names job {}, not {}",
+                hex::encode(record.job_id),
+                hex::encode(escrow.datum.job_id)
+            )));
+        }
+        Ok(Some(record))
     }
 
-    /// The record of `job_id`'s result that transaction `tx` carries: its
-    /// Submit's submit record, or the fast-path settlement's entry (also for a
-    /// settled job, whose Submit is found in its history).
-    pub async fn submit_record_in(
+    /// Where transaction `tx` records `job_id`'s result, which hashes to
+    /// `result_hash`: the job's Submit (its submit record) or its fast-path
+    /// settlement (its settle record); also for a settled job.
+    pub async fn result_location_in(
         &self,
         tx: &TxId,
         job_id: &[u8; 32],
-    ) -> Result<SubmitRecord, ClientError> {
+        result_hash: &[u8; 32],
+    ) -> Result<ResultLocation, ClientError> {
         let json = self.record_json(tx).await?;
-        SubmitRecord::find(&json, job_id).map_err(|e| ClientError::Record(e.to_string()))
+        ResultLocation::find(&json, job_id, result_hash)
+            .map_err(|e| ClientError::Record(e.to_string()))
     }
 
     async fn record_json(&self, tx: &TxId) -> Result<serde_json::Value, ClientError> {

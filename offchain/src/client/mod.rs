@@ -29,7 +29,8 @@ pub use escrow::{
 };
 pub use offers::MAX_SWEPT;
 pub use record::{
-    LockRecord, METADATA_LABEL, RECORD_VERSION, RecordError, SettleRecord, SpecSource, SubmitRecord,
+    FastResult, LockRecord, METADATA_LABEL, RECORD_VERSION, RecordError, ResultLocation,
+    SettleRecord, SpecSource, SubmitRecord,
 };
 pub use result::{ResultFetchError, fetch_result};
 pub use spec::{JobSpecDoc, SPEC_VERSION, SpecError, VerifierEndpoint, canonical_json};

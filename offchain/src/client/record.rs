@@ -12,12 +12,17 @@
 //!          "jobs":  [{"id": h'job_id', "spec": <index into specs>}, …]}
 //! submit: {"v": 1, "op": "submit", "job": h'job_id',
 //!          "lock": h'lock transaction id', "result": [h'…64', …]}
-//! settle: {"v": 1, "op": "settle",
-//!          "results": [{"job": h'…', "lock": h'…', "result": [h'…64', …]}, …]}
+//! settle: {"v": 1, "op": "settle", "bases": [[h'…64', …], …],
+//!          "results": [[h'job_id', <index into bases>] | [h'job_id', [h'…64', …]], …]}
 //! ```
-//! A fast-path settlement (protocol v1.1) carries the settle record: the submit
-//! record of every job it settles straight from `Locked`, so the result's URL
-//! reaches the chain as it does in a Submit.
+//! A fast-path settlement (protocol v1.1) carries the settle record: where the
+//! result of every job it settles straight from `Locked` is served, so the
+//! result's URL reaches the chain as it does in a Submit. It is compact, since
+//! up to 50 claims share one transaction's 16,384 bytes: a result served at a
+//! content-addressed URL (`base` followed by the result hash in lower-case hex,
+//! as the agent's `/results/{hash}`) names only its base, shared by all the
+//! jobs of one provider; any other URL is written whole. The result hash is the
+//! settlement's redeemer's, and the lock is the escrow input's transaction.
 //! Jobs with the same spec share one entry of `specs`.
 
 use std::collections::BTreeMap;
@@ -62,11 +67,34 @@ pub struct SubmitRecord {
     pub result_url: String,
 }
 
-/// The settle record: the result of each job a fast-path settlement settles.
+/// The settle record: where the result of each job a fast-path settlement
+/// settles is served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettleRecord {
-    /// One submit record per fast-path job, in the order settled.
-    pub results: Vec<SubmitRecord>,
+    /// One entry per fast-path job, in the order settled.
+    pub results: Vec<FastResult>,
+}
+
+/// One fast-path job's result, as a settle record names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FastResult {
+    /// The job.
+    pub job_id: [u8; 32],
+    /// The hash the settlement names (from its redeemer; not written again).
+    pub result_hash: [u8; 32],
+    /// URL of the result bytes.
+    pub result_url: String,
+}
+
+/// Where a job's result is served, as its Submit or its fast-path settlement
+/// records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultLocation {
+    /// URL of the result bytes.
+    pub result_url: String,
+    /// The lock transaction, when the record names it (a submit record does;
+    /// a settle record leaves it to the escrow input's reference).
+    pub lock_tx: Option<[u8; 32]>,
 }
 
 /// Why a record could not be read.
@@ -207,22 +235,27 @@ impl SubmitRecord {
         Ok(SubmitRecord {
             job_id: hash32(field(json, "job")?)?,
             lock_tx: hash32(field(json, "lock")?)?,
-            result_url: String::from_utf8(join(field(json, "result")?)?)
-                .map_err(|_| bad("the result URL is not UTF-8"))?,
+            result_url: utf8(join(field(json, "result")?)?)?,
         })
     }
+}
 
-    /// The record of `job_id`'s result in a transaction's metadata value under
-    /// the label: a Submit's submit record, or a fast-path settlement's entry.
-    pub fn find(json: &Json, job_id: &[u8; 32]) -> Result<SubmitRecord, RecordError> {
-        let record = match field(json, "op")?.as_str() {
-            Some("settle") => SettleRecord::from_json(json)?
-                .results
-                .into_iter()
-                .find(|r| r.job_id == *job_id)
-                .ok_or_else(|| bad("the settle record does not name the job"))?,
-            _ => SubmitRecord::from_json(json)?,
-        };
+impl ResultLocation {
+    /// Where `job_id`'s result, hashing to `result_hash`, is served, read from
+    /// a transaction's metadata value under the label: a Submit's submit
+    /// record, or a fast-path settlement's settle record.
+    pub fn find(
+        json: &Json,
+        job_id: &[u8; 32],
+        result_hash: &[u8; 32],
+    ) -> Result<ResultLocation, RecordError> {
+        if field(json, "op")?.as_str() == Some("settle") {
+            return Ok(ResultLocation {
+                result_url: SettleRecord::url_in(json, job_id, result_hash)?,
+                lock_tx: None,
+            });
+        }
+        let record = SubmitRecord::from_json(json)?;
         if record.job_id != *job_id {
             return Err(RecordError(format!(
                 "the submit record names job {}, not {}",
@@ -230,33 +263,86 @@ impl SubmitRecord {
                 hex::encode(job_id)
             )));
         }
-        Ok(record)
+        Ok(ResultLocation {
+            result_url: record.result_url,
+            lock_tx: Some(record.lock_tx),
+        })
     }
 }
 
 impl SettleRecord {
     /// The record as transaction metadata.
     pub fn to_metadata(&self) -> BTreeMap<u64, Metadatum> {
-        let results = self.results.iter().map(|r| map(r.entries())).collect();
+        let mut bases: Vec<&str> = Vec::new();
+        let mut results = Vec::new();
+        for r in &self.results {
+            let addressed = r
+                .result_url
+                .strip_suffix(hex::encode(r.result_hash).as_str());
+            let url = match addressed {
+                Some(base) => {
+                    let index = match bases.iter().position(|b| *b == base) {
+                        Some(i) => i,
+                        None => {
+                            bases.push(base);
+                            bases.len() - 1
+                        }
+                    };
+                    Metadatum::Int((index as i64).into())
+                }
+                None => chunks(r.result_url.as_bytes()),
+            };
+            results.push(Metadatum::Array(vec![bytes(&r.job_id), url]));
+        }
         let record = map(vec![
             ("v", Metadatum::Int(RECORD_VERSION.into())),
             ("op", text("settle")),
+            (
+                "bases",
+                Metadatum::Array(bases.iter().map(|b| chunks(b.as_bytes())).collect()),
+            ),
             ("results", Metadatum::Array(results)),
         ]);
         BTreeMap::from([(METADATA_LABEL, record)])
     }
 
-    /// Reads the record from a transaction's metadata value under the label.
-    pub fn from_json(json: &Json) -> Result<SettleRecord, RecordError> {
+    /// The URL the record gives `job_id`'s result, which hashes to
+    /// `result_hash` (the settlement redeemer's).
+    pub fn url_in(
+        json: &Json,
+        job_id: &[u8; 32],
+        result_hash: &[u8; 32],
+    ) -> Result<String, RecordError> {
         header(json, "settle")?;
+        let bases = field(json, "bases")?
+            .as_array()
+            .ok_or_else(|| bad("`bases` is not a list"))?;
         let results = field(json, "results")?
             .as_array()
-            .ok_or_else(|| bad("`results` is not a list"))?
-            .iter()
-            .map(SubmitRecord::from_entries)
-            .collect::<Result<_, _>>()?;
-        Ok(SettleRecord { results })
+            .ok_or_else(|| bad("`results` is not a list"))?;
+        for entry in results {
+            let [job, url] = entry.as_array().map(Vec::as_slice).unwrap_or_default() else {
+                return Err(bad("a result is not a [job, url] pair"));
+            };
+            if hash32(job)? != *job_id {
+                continue;
+            }
+            return match url.as_u64() {
+                Some(index) => {
+                    let base = bases
+                        .get(index as usize)
+                        .ok_or_else(|| bad("a result's base index is out of range"))?;
+                    Ok(utf8(join(base)?)? + &hex::encode(result_hash))
+                }
+                None => utf8(join(url)?),
+            };
+        }
+        Err(bad("the settle record does not name the job"))
     }
+}
+
+fn utf8(bytes: Vec<u8>) -> Result<String, RecordError> {
+    String::from_utf8(bytes).map_err(|_| bad("a URL is not UTF-8"))
 }
 
 fn bad(why: &str) -> RecordError {
@@ -363,31 +449,58 @@ mod tests {
     }
 
     #[test]
-    fn settle_records_name_each_fast_path_result() {
-        let result = |n: u8| SubmitRecord {
+    fn settle_records_name_each_fast_path_result_compactly() {
+        let addressed = |n: u8| FastResult {
             job_id: [n; 32],
-            lock_tx: [n + 1; 32],
-            result_url: format!("http://provider.example/results/{}", "cd".repeat(40)),
+            result_hash: [n + 1; 32],
+            result_url: format!(
+                "http://provider.example/results/{}",
+                hex::encode([n + 1; 32])
+            ),
+        };
+        let elsewhere = FastResult {
+            job_id: [9; 32],
+            result_hash: [10; 32],
+            result_url: "https://cdn.example/job-9.bin".into(),
         };
         let record = SettleRecord {
-            results: vec![result(1), result(5)],
+            results: vec![addressed(1), elsewhere.clone(), addressed(5)],
         };
         let json = as_json(&record.to_metadata()[&METADATA_LABEL]);
-        assert_eq!(SettleRecord::from_json(&json), Ok(record));
-        assert_eq!(SubmitRecord::find(&json, &[5; 32]), Ok(result(5)));
+        assert_eq!(
+            json["bases"].as_array().map(Vec::len),
+            Some(1),
+            "one base for one provider's content-addressed URLs"
+        );
+        for r in record.results {
+            let found = ResultLocation::find(&json, &r.job_id, &r.result_hash).expect("found");
+            assert_eq!((found.result_url, found.lock_tx), (r.result_url, None));
+        }
         assert!(
-            SubmitRecord::find(&json, &[2; 32]).is_err(),
+            ResultLocation::find(&json, &[2; 32], &[3; 32]).is_err(),
             "a job the record does not name"
         );
         assert!(
             SubmitRecord::from_json(&json).is_err(),
             "a settle is not a submit"
         );
-        let submit = as_json(&result(7).to_metadata()[&METADATA_LABEL]);
-        assert_eq!(SubmitRecord::find(&submit, &[7; 32]), Ok(result(7)));
+        let submit = SubmitRecord {
+            job_id: [7; 32],
+            lock_tx: [8; 32],
+            result_url: "http://p.example/r".into(),
+        };
+        let json = as_json(&submit.to_metadata()[&METADATA_LABEL]);
+        let found = ResultLocation::find(&json, &[7; 32], &[0; 32]).expect("found");
+        assert_eq!(found.lock_tx, Some([8; 32]));
         assert!(
-            SubmitRecord::find(&submit, &[8; 32]).is_err(),
+            ResultLocation::find(&json, &[8; 32], &[0; 32]).is_err(),
             "a submit record of another job"
+        );
+        let j = serde_json::json!({"v": 1, "op": "settle", "bases": [],
+            "results": [[format!("0x{}", "07".repeat(32)), 0]]});
+        assert!(
+            ResultLocation::find(&j, &[7; 32], &[0; 32]).is_err(),
+            "base index out of range"
         );
     }
 

@@ -80,7 +80,7 @@ pub async fn verified_answer(
     let tx = parse_job_id(result_tx)?;
     let id = parse_job_id(&report.job_id)?;
     let expected = parse_job_id(result_hash)?;
-    let record = client.submit_record_in(&tx, &id).await?;
+    let record = client.result_location_in(&tx, &id, &expected).await?;
     let bytes = fetch_result(client.fetcher(), &record.result_url, &expected)
         .await
         .map_err(|e| CliError::Failed(e.to_string()))?;
