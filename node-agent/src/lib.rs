@@ -40,8 +40,8 @@ pub use answer::Answer;
 pub use daemon::{
     AgentConfig, AgentError, CONFIG_ENV, ChainConfig, ConfigError, ENV_OVERRIDES, FetchConfig,
     HttpState, JobRecord, ModelIndex, OfferConfig, PolicyConfig, ProviderConfig, Role as AgentRole,
-    SignedAttestation, Stage, Store, StoreError, Tally, VerifierConfig, collect_attestations,
-    router as agent_router, run as run_agent, run_with as run_agent_with,
+    SignedAttestation, SignedResult, Stage, Store, StoreError, Tally, VerifierConfig,
+    collect_attestations, router as agent_router, run as run_agent, run_with as run_agent_with,
     serve_http as serve_agent_http,
 };
 pub use device::{describe as describe_device, select_device};

@@ -294,6 +294,7 @@ async fn demo(args: Args) -> Result<(), CliError> {
         public_url: format!("http://127.0.0.1:{provider_port}"),
         submit_margin_secs: 10,
         settle_warning_secs: 20,
+        fast_path_secs: 20,
         policy: PolicyConfig {
             verifiers: verifiers
                 .iter()
@@ -536,8 +537,8 @@ async fn demo(args: Args) -> Result<(), CliError> {
         .map_err(|e| failed("the report")(e.to_string()))?;
     println!();
     print!("{}", audit::render_table(&report));
-    // Each paid job's answer, fetched from its Submit record's URL and checked
-    // against the result hash on chain.
+    // Each paid job's answer, fetched from the URL its Submit (or its fast-path
+    // settlement) records and checked against the result hash on chain.
     println!();
     let mut answers = Vec::new();
     for job in report
@@ -686,6 +687,7 @@ async fn cheat(
         script_hash: client.deployment().script.hash(),
         roles: vec!["provider"],
         operator_token: None,
+        announcements: None,
     });
     tokio::spawn(async move { axum::serve(listener, router).await });
     let url = format!("{base}/results/{}", hex::encode(hash));

@@ -83,11 +83,14 @@ pub struct ProviderToml<'a> {
     pub price_floor: u64,
     /// `max_concurrent_jobs`.
     pub max_concurrent_jobs: u32,
+    /// `fast_path_secs` (0: the slow path only, Submit then Claim).
+    pub fast_path_secs: u64,
 }
 
 impl<'a> ProviderToml<'a> {
     /// The lone provider of the agent tests: key file `agent.skey`, state folder
-    /// `provider-state`, two jobs at a time.
+    /// `provider-state`, two jobs at a time, on the slow path (Submit, then
+    /// Claim: what most agent tests follow step by step).
     pub fn sole(key: &'a SigningKey, port: u16, payout: &'a Wallet, price_floor: u64) -> Self {
         ProviderToml {
             key_name: "agent",
@@ -97,6 +100,7 @@ impl<'a> ProviderToml<'a> {
             payout,
             price_floor,
             max_concurrent_jobs: 2,
+            fast_path_secs: 0,
         }
     }
 }
@@ -140,7 +144,8 @@ provider_url = "{}"
         )
     }
 
-    /// A provider (5 s submit margin, 30 s settle warning) whose policy accepts the
+    /// A provider (5 s submit margin, 30 s settle warning, `fast_path_secs` as
+    /// given) whose policy accepts the
     /// test verifiers ([`verifier_keys`]`(8)`) at any threshold and judging window,
     /// and which publishes no offer; writes its key file.
     pub fn provider(&self, p: &ProviderToml<'_>) -> AgentConfig {
@@ -159,6 +164,7 @@ max_concurrent_jobs = {}
 public_url = "http://127.0.0.1:{}"
 submit_margin_secs = 5
 settle_warning_secs = 30
+fast_path_secs = {}
 
 [provider.policy]
 verifiers = [{}]
@@ -173,6 +179,7 @@ publish = false
             p.price_floor,
             p.max_concurrent_jobs,
             p.port,
+            p.fast_path_secs,
             accepted.join(", "),
         );
         AgentConfig::from_toml(&toml).expect("a provider config")

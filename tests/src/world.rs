@@ -132,6 +132,16 @@ impl AgentWorld {
         self.agent_toml().provider(&p)
     }
 
+    /// The provider on the fast path: it announces each result to the verifiers
+    /// and waits up to `secs` for a quorum before it submits.
+    pub fn fast_provider_config(&self, secs: u64) -> AgentConfig {
+        let p = ProviderToml {
+            fast_path_secs: secs,
+            ..ProviderToml::sole(&self.agent_key, self.provider_port, &self.payout, PRICE)
+        };
+        self.agent_toml().provider(&p)
+    }
+
     /// Verifier `i`.
     pub fn verifier_config(&self, i: usize) -> AgentConfig {
         let (key, port) = (&self.verifier_keys[i], self.verifier_ports[i]);
@@ -263,6 +273,7 @@ impl AgentWorld {
             script_hash: self.client.deployment().script.hash(),
             roles: vec!["provider"],
             operator_token: None,
+            announcements: None,
         };
         let stop = CancellationToken::new();
         let task = {

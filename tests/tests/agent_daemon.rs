@@ -196,6 +196,7 @@ async fn a_cheating_provider_is_rejected_and_the_requester_refunded() {
         script_hash: w.client.deployment().script.hash(),
         roles: vec!["provider"],
         operator_token: None,
+        announcements: None,
     });
     tokio::spawn(async move { axum_serve(listener, router).await });
 
@@ -521,3 +522,6 @@ async fn a_generate_job_goes_from_lock_to_payout() {
     assert_eq!(w.submit_records(&job_id).await, 1);
     stop_all(Some(&mut provider), &mut verifiers).await;
 }
+
+#[path = "agent_daemon/fast_path.rs"]
+mod fast_path;

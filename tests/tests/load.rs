@@ -95,6 +95,7 @@ async fn run(load: Load) {
             payout: &payouts[i],
             price_floor: PRICE,
             max_concurrent_jobs: 4,
+            fast_path_secs: 0,
         })));
     }
 

@@ -58,6 +58,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("NTX_PROVIDER_PUBLIC_URL", "provider.public_url"),
     ("NTX_SUBMIT_MARGIN_SECS", "provider.submit_margin_secs"),
     ("NTX_SETTLE_WARNING_SECS", "provider.settle_warning_secs"),
+    ("NTX_FAST_PATH_SECS", "provider.fast_path_secs"),
     ("NTX_VERIFIER_KEY_FILE", "verifier.key_file"),
     ("NTX_VERIFIER_PUBLIC_URL", "verifier.public_url"),
     (
@@ -111,6 +112,13 @@ pub struct ProviderConfig {
     /// A submitted job without a quorum this close to `settle_by` is reported.
     #[serde(default = "default_settle_warning")]
     pub settle_warning_secs: u64,
+    /// The fast path: a computed result is announced to the job's verifiers and
+    /// waits this long for a quorum off chain, to be claimed straight from the
+    /// lock (two transactions per job instead of three); without one by then
+    /// (or `submit_margin_secs` before `submit_by`) it is submitted as before.
+    /// 0 always submits.
+    #[serde(default = "default_fast_path")]
+    pub fast_path_secs: u64,
     /// Whom this provider lets judge its work (`[provider.policy]`).
     #[serde(default)]
     pub policy: PolicyConfig,
@@ -179,6 +187,9 @@ fn default_verifier_concurrency() -> usize {
     2
 }
 fn default_submit_margin() -> u64 {
+    30
+}
+fn default_fast_path() -> u64 {
     30
 }
 fn default_settle_warning() -> u64 {

@@ -19,6 +19,7 @@
 //! `run` returns once every task has ended. Everything the agent must not forget is in
 //! SQLite before it acts, so a killed agent resumes where it was (see `store`).
 
+mod announce;
 mod attest;
 mod config;
 mod fetch_config;
@@ -47,6 +48,7 @@ use ntx_offchain::wallet::Wallet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use announce::SignedResult;
 pub use attest::{SignedAttestation, Tally, collect_attestations};
 pub use config::{
     AgentConfig, CONFIG_ENV, ChainConfig, ConfigError, ENV_OVERRIDES, FetchConfig, OfferConfig,
@@ -368,12 +370,17 @@ pub async fn run_with(
         }
         None => None,
     };
+    let announcements = config
+        .verifier
+        .as_ref()
+        .map(|_| announce::Announcements::default());
     let verifier = match &config.verifier {
         Some(v) => {
             roles.push("verifier");
             Some(verifier::Verifier::new(
                 v.clone(),
                 config.fetch.max_concurrent_downloads,
+                announcements.clone().unwrap_or_default(),
             )?)
         }
         None => None,
@@ -396,6 +403,7 @@ pub async fn run_with(
         script_hash,
         roles: roles.clone(),
         operator_token: config.operator_token.clone(),
+        announcements,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

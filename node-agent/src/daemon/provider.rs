@@ -4,7 +4,9 @@
 //! agent key, and drives each of its jobs one step, as the chain and its state say:
 //!
 //! `accepted` → (spec fetched and hash-checked, inference on the blocking pool, bytes
-//! stored) `computed` → (Submit signed and **recorded**, then sent) `submitting` →
+//! stored) `computed` → (the fast path, [`fast_path`]: the result announced to the
+//! verifiers; a quorum within `fast_path_secs` → `claiming` straight from the lock)
+//! → (otherwise: Submit signed and **recorded**, then sent) `submitting` →
 //! (on chain) `submitted` → (attestations collected from the spec's verifier URLs and
 //! pushes; a quorum of Accepts) `claiming` → `paid`.
 //!
@@ -20,6 +22,8 @@
 //! that exceed the limits): under load a provider sends about one Claim per block
 //! instead of one per job.
 
+mod fast_path;
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +32,7 @@ use std::time::{Duration, Instant};
 use ntx_offchain::Network;
 use ntx_offchain::builder::EscrowUtxo;
 use ntx_offchain::chain::ChainError;
-use ntx_offchain::client::{ClientError, JobSpecDoc};
+use ntx_offchain::client::{ClientError, JobSpecDoc, ResultUrls};
 use ntx_offchain::market::{VerifierPolicy, verifier_keys};
 use ntx_offchain::protocol::{self, JobState, Settlement};
 use ntx_offchain::wallet::{PaymentAddress, Wallet};
@@ -67,6 +71,9 @@ pub(crate) struct Provider {
     queued_claims: std::sync::Mutex<Vec<(EscrowUtxo, Settlement, InflightGuard)>>,
     retry_after: Backoff,
     ms_per_input: AtomicU64,
+    /// Jobs announced on the fast path, and when (chain time, ms). In memory: after
+    /// a restart a job is announced again and waits again.
+    announced: std::sync::Mutex<HashMap<[u8; 32], u64>>,
 }
 
 impl Provider {
@@ -106,6 +113,7 @@ impl Provider {
             queued_claims: std::sync::Mutex::new(Vec::new()),
             retry_after: Backoff::new(Duration::from_secs(2)),
             ms_per_input: AtomicU64::new(DEFAULT_MS_PER_INPUT),
+            announced: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -328,7 +336,11 @@ impl Provider {
                     rec.stage = Stage::Expired;
                     rec.failure = Some("submit_by passed before the result was submitted".into());
                     tracing::warn!(job = %rec.id_hex(), "submit deadline missed");
+                    self.forget_announcement(&rec.job_id);
                     return save(&rec);
+                }
+                if self.fast_path(ctx, &mut rec, &escrow, now, claims)? {
+                    return Ok(());
                 }
                 let Some(guard) = self.inflight.claim(rec.job_id) else {
                     return Ok(());
@@ -356,6 +368,19 @@ impl Provider {
                 let c = ctx.clone();
                 ctx.spawn(async move {
                     this.resend_submit(&c, rec).await;
+                    drop(guard);
+                });
+                Ok(())
+            }
+            (Stage::Claiming, JobState::Locked) => {
+                // A fast-path claim is recorded but not (yet) on chain.
+                let Some(guard) = self.inflight.claim(rec.job_id) else {
+                    return Ok(());
+                };
+                let this = self.clone();
+                let c = ctx.clone();
+                ctx.spawn(async move {
+                    this.resend_claim(&c, rec).await;
                     drop(guard);
                 });
                 Ok(())
@@ -696,8 +721,21 @@ impl Provider {
     /// Claims every job in `items` in as few transactions as fit (the caller holds
     /// the wallet).
     async fn claim(&self, ctx: &Ctx, mut items: Vec<(EscrowUtxo, Settlement)>) {
+        // Fast-path claims record where their result is served.
+        let urls: ResultUrls = items
+            .iter()
+            .filter(|(_, s)| s.fast_result_hash().is_some())
+            .filter_map(|(e, _)| {
+                let rec = ctx.store.job(&e.datum.job_id, Role::Provider).ok()??;
+                Some((e.datum.job_id, rec.result_url?))
+            })
+            .collect();
         while !items.is_empty() {
-            let (prepared, rest) = match ctx.client.settle(&self.wallet, items).await {
+            let settled = ctx
+                .client
+                .settle_with_results(&self.wallet, items, &urls)
+                .await;
+            let (prepared, rest) = match settled {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot build the claim; will retry");
@@ -740,10 +778,16 @@ impl Provider {
         }
     }
 
-    /// Sends a recorded claim again; if it cannot land, the job goes back to collecting.
+    /// Sends a recorded claim again; if it cannot land, the job goes back to
+    /// collecting (on the path it was claimed on).
     async fn resend_claim(&self, ctx: &Ctx, mut rec: JobRecord) {
+        let collecting = if rec.submit_tx.is_some() {
+            Stage::Submitted
+        } else {
+            Stage::Computed
+        };
         let Some(cbor) = rec.claim_cbor.clone() else {
-            rec.stage = Stage::Submitted;
+            rec.stage = collecting;
             let _ = ctx.store.save(&rec);
             return;
         };
@@ -752,7 +796,7 @@ impl Provider {
             Ok(()) => tracing::info!(job = %rec.id_hex(), "recorded claim re-sent"),
             Err(ClientError::Chain(ChainError::Rejected { reason })) => {
                 tracing::warn!(job = %rec.id_hex(), %reason, "recorded claim can no longer land; claiming again");
-                rec.stage = Stage::Submitted;
+                rec.stage = collecting;
                 rec.claim_tx = None;
                 rec.claim_cbor = None;
                 let _ = ctx.store.save(&rec);

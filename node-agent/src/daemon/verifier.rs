@@ -1,8 +1,10 @@
 //! The verifier loop.
 //!
-//! Every poll it reads the deployment's escrows and, for each one in state
-//! `Submitted{result_hash}` whose datum lists this verifier's key and that it has not
-//! judged yet: reads the submit record for the result URL, downloads the bytes, fetches
+//! Every poll it reads the deployment's escrows and, for each one whose datum lists
+//! this verifier's key and that it has not judged yet — in state
+//! `Submitted{result_hash}`, or still `Locked` with a result its agent announced
+//! (the fast path, [`super::announce`]) — reads the result URL (the submit record,
+//! or the announcement), downloads the bytes, fetches
 //! the spec from the lock record and checks its hash against the datum, then runs
 //! [`crate::Engine::verify`] on the blocking pool (the bytes' hash against the chain,
 //! the header against the job, recomputation, tolerance). It signs Accept or Reject
@@ -30,6 +32,7 @@ use ntx_offchain::market::Listing;
 use ntx_offchain::protocol::{JobState, Verdict as ChainVerdict};
 use ntx_offchain::wallet::{KeyRole, Signer, SigningKey};
 
+use super::announce::Announcements;
 use super::attest::SignedAttestation;
 use super::config::VerifierConfig;
 use super::slots::Slots;
@@ -52,12 +55,18 @@ pub(crate) struct Verifier {
     /// The market as last read, and when: pushes within one poll interval
     /// share one read instead of a paged query each.
     market: tokio::sync::Mutex<Option<(std::time::Instant, Arc<Listing>)>>,
+    /// Results announced for locked jobs (shared with `POST /results`).
+    announcements: Announcements,
 }
 
 impl Verifier {
     /// The verifier of `cfg`; besides the jobs recomputing, up to `waiting` more
     /// may be downloading or waiting for a compute slot.
-    pub fn new(cfg: VerifierConfig, waiting: usize) -> Result<Verifier, AgentError> {
+    pub fn new(
+        cfg: VerifierConfig,
+        waiting: usize,
+        announcements: Announcements,
+    ) -> Result<Verifier, AgentError> {
         let key = SigningKey::read_skey(&cfg.key_file, KeyRole::Payment).map_err(|source| {
             AgentError::Key {
                 role: "verifier",
@@ -71,6 +80,7 @@ impl Verifier {
             slots: Slots::new(cfg.max_concurrent_jobs, waiting),
             market: tokio::sync::Mutex::new(None),
             retry_after: Backoff::new(Duration::from_secs(1)),
+            announcements,
         })
     }
 
@@ -83,10 +93,21 @@ impl Verifier {
         let me = self.key.public_key();
         let escrows = ctx.client.escrows().await.map_err(|e| e.to_string())?;
         let now = ctx.now_ms().await.map_err(|e| e.to_string())?;
+        self.announcements.set_locked(
+            escrows
+                .iter()
+                .filter(|e| e.datum.state == JobState::Locked && e.datum.verifiers.contains(&me))
+                .map(|e| (e.datum.job_id, e.datum.agent))
+                .collect(),
+        );
         for escrow in escrows {
             let d = &escrow.datum;
-            let JobState::Submitted { result_hash } = d.state else {
-                continue;
+            let (result_hash, announced_url) = match d.state {
+                JobState::Submitted { result_hash } => (result_hash, None),
+                JobState::Locked => match self.announcements.get(&d.job_id) {
+                    Some(a) => (a.result_hash, Some(a.result_url)),
+                    None => continue,
+                },
             };
             if !d.verifiers.contains(&me)
                 || self.inflight.contains(&d.job_id)
@@ -114,6 +135,7 @@ impl Verifier {
                         d.verifiers.clone(),
                     );
                     r.result_hash = Some(result_hash);
+                    r.result_url = announced_url;
                     ctx.store.save(&r).map_err(|e| e.to_string())?;
                     r
                 }
@@ -161,14 +183,20 @@ impl Verifier {
         let Some(result_hash) = rec.result_hash else {
             return Err(Problem::Refuse("no result hash".into()));
         };
-        let record = ctx
-            .client
-            .submit_record(&escrow)
-            .await
-            .map_err(|e| Problem::Retry(e.to_string()))?
-            .ok_or_else(|| Problem::Retry("the escrow has no submit record yet".into()))?;
-        rec.result_url = Some(record.result_url.clone());
-        let bytes = ctx.download(&record.result_url, FetchKind::Result).await?;
+        let url = match (&escrow.datum.state, &rec.result_url) {
+            // The fast path: the URL the agent's signed announcement names.
+            (JobState::Locked, Some(url)) => url.clone(),
+            _ => {
+                ctx.client
+                    .submit_record(&escrow)
+                    .await
+                    .map_err(|e| Problem::Retry(e.to_string()))?
+                    .ok_or_else(|| Problem::Retry("the escrow has no submit record yet".into()))?
+                    .result_url
+            }
+        };
+        rec.result_url = Some(url.clone());
+        let bytes = ctx.download(&url, FetchKind::Result).await?;
         let (doc, job) = ctx.spec(&escrow).await?;
         let dir = ctx.model_dir(&doc)?;
         let _slot = self.slots.compute().await;

@@ -2,6 +2,7 @@
 //! byte, with the validator in `contracts/` (see docs/PROTOCOL.md).
 
 mod address;
+mod announcement;
 mod attestation;
 pub mod data;
 mod datum;
@@ -9,6 +10,9 @@ mod hash;
 mod redeemer;
 
 pub use address::{Address, Credential, StakeCredential};
+pub use announcement::{
+    ANNOUNCEMENT_DOMAIN, announcement_message, sign_announcement, verify_announcement,
+};
 pub use attestation::{
     ATTESTATION_DOMAIN, ATTESTATION_MESSAGE_LEN, Verdict, attestation_message, sign_attestation,
     verify_attestation,

@@ -6,6 +6,7 @@
 //! | `GET /results/{hash}` | anyone | result bytes this provider stored (`application/octet-stream`) |
 //! | `GET /attestations/{job_id}` | anyone | the attestations this agent signed or received for the job (JSON array) |
 //! | `POST /attestations` | anyone | a verifier delivers an attestation to the provider (JSON object) |
+//! | `POST /results` | anyone | a provider announces its result to a verifier (JSON object; the fast path) |
 //! | `GET /jobs?limit=&offset=` | the operator | one page of job rows, most recent first ([`operator`]) |
 //!
 //! Public routes answer what the protocol needs others to read. The operator's
@@ -43,6 +44,8 @@ pub struct HttpState {
     pub roles: Vec<&'static str>,
     /// The operator's bearer token; `None`: operator routes answer loopback only.
     pub operator_token: Option<String>,
+    /// The verifier's announcement book (`None`: not a verifier).
+    pub announcements: Option<super::announce::Announcements>,
 }
 
 /// The router for `state`. Serve it with
@@ -55,6 +58,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/results/{hash}", get(results::get))
         .route("/attestations/{job_id}", get(attestations::list))
         .route("/attestations", post(attestations::push))
+        .route("/results", post(results::announce))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(state)
 }
