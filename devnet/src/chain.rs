@@ -94,6 +94,10 @@ pub struct Status {
     pub faucet_address: String,
     /// NTX asset unit (policy id ‖ asset name, hex).
     pub ntx_unit: String,
+    /// Transactions fully validated (phase 1 and scripts) since the devnet
+    /// opened: each submission once; a transaction left over after a block is
+    /// only re-checked for what the block changed, never validated again.
+    pub full_validations: u64,
 }
 
 struct Mempool {
@@ -153,6 +157,8 @@ pub(crate) struct Core {
     /// With a running clock, an empty block at least every this many slots
     /// (0: blocks only when transactions wait).
     pub empty_block_every: u64,
+    /// See [`Status::full_validations`].
+    full_validations: u64,
 }
 
 struct View<'a> {
@@ -317,6 +323,7 @@ impl Core {
 
     fn submit(&mut self, cbor: &[u8]) -> Result<Hash<32>, DevnetError> {
         let slot = self.current_slot();
+        self.full_validations += 1;
         let validated = {
             let env = self.env(slot);
             let view = View { core: self };
@@ -341,6 +348,28 @@ impl Core {
         Ok(hash)
     }
 
+    /// Keeps the transactions a block left over, re-checked as a node re-checks
+    /// its mempool after a block: only for what the block can change. The block
+    /// took a prefix of the mempool, validated in order (and dropped none of
+    /// it), so a leftover's inputs and accounts are as they were when it was
+    /// validated; what can change is time (its validity interval passing) —
+    /// checked here with its inputs, never its scripts or signatures again.
+    fn keep_leftover(&mut self, txs: Vec<ValidatedTx>) {
+        let slot = self.current_slot();
+        for tx in txs {
+            let expired = tx.invalid_hereafter.is_some_and(|t| slot >= t);
+            let inputs_ok = tx.consumed.iter().all(|r| {
+                !self.mempool.spent.contains_key(r)
+                    && (self.utxo.contains_key(r) || self.mempool.produced.contains_key(r))
+            });
+            if expired || !inputs_ok {
+                tracing::info!(tx = %tx.hash, expired, "dropped from the mempool after a block");
+                continue;
+            }
+            self.mempool.push(tx);
+        }
+    }
+
     /// Re-validates `txs` in order against the current state and slot; keeps the valid ones.
     fn refill_mempool(&mut self, txs: Vec<Vec<u8>>) {
         for cbor in txs {
@@ -362,7 +391,7 @@ impl Core {
         let pending = std::mem::take(&mut self.mempool.txs);
         self.mempool = Mempool::new();
         let mut included: Vec<ValidatedTx> = Vec::new();
-        let mut leftover: Vec<Vec<u8>> = Vec::new();
+        let mut leftover: Vec<ValidatedTx> = Vec::new();
         let mut dropped = false;
         let (mut size, mut mem, mut steps) = (0u64, 0u64, 0u64);
         let mut block_spent: HashSet<OutRef> = HashSet::new();
@@ -370,7 +399,7 @@ impl Core {
         let mut full = false;
         for tx in pending {
             if full {
-                leftover.push(tx.cbor);
+                leftover.push(tx);
                 continue;
             }
             if size + tx.size > self.params.max_block_size
@@ -378,7 +407,7 @@ impl Core {
                 || steps + tx.ex_steps > self.params.max_block_ex_steps
             {
                 full = true;
-                leftover.push(tx.cbor);
+                leftover.push(tx);
                 continue;
             }
             let expired = tx.invalid_hereafter.is_some_and(|t| slot >= t);
@@ -402,7 +431,6 @@ impl Core {
             }
             included.push(tx);
         }
-        let _ = dropped;
 
         let ids: Vec<Hash<32>> = included.iter().map(|t| t.hash).collect();
         let time_ms = self.slot_config().slot_to_posix_ms(slot);
@@ -488,7 +516,13 @@ impl Core {
             }
         }
         tracing::info!(height = block.height, slot, txs = block.tx_count, "block");
-        self.refill_mempool(leftover);
+        if dropped {
+            // A transaction the leftovers were validated after is gone: what they
+            // spend or the accounts they saw may be too, so validate them afresh.
+            self.refill_mempool(leftover.into_iter().map(|t| t.cbor).collect());
+        } else {
+            self.keep_leftover(leftover);
+        }
         Ok(Some(block))
     }
 
@@ -756,6 +790,7 @@ impl Devnet {
             keys,
             data_dir: config.data_dir.clone(),
             empty_block_every: 0,
+            full_validations: 0,
         })
     }
 
@@ -1032,6 +1067,7 @@ impl Devnet {
             slot_length_ms: core.slot_length_ms,
             faucet_address: core.faucet.address().to_bech32().unwrap_or_default(),
             ntx_unit: format!("{}{}", core.ntx_policy, hex::encode(NTX_ASSET_NAME)),
+            full_validations: core.full_validations,
         }
     }
 

@@ -197,3 +197,79 @@ async fn an_idle_chain_makes_blocks_on_its_cadence_when_asked() {
     cancel.cancel();
     clock.await.unwrap();
 }
+
+/// After a block, what it left in the mempool is re-checked as a node re-checks
+/// it: for what the block can change (here, a validity interval that passed),
+/// never validated again in full (no scripts, no signatures run twice).
+#[test]
+fn a_block_leaves_its_leftovers_validated_once_and_drops_the_expired() {
+    let mut genesis = ntx_devnet::GenesisConfig::default();
+    genesis.accounts.push(ntx_devnet::GenesisAccount {
+        name: "carol".into(),
+        lovelace: 10_000_000_000,
+        ntx: 1_000_000_000,
+    });
+    let keys = |d: &Devnet| -> Vec<ntx_devnet::KeyPair> {
+        ["alice", "bob", "carol"]
+            .iter()
+            .map(|k| d.key(k).unwrap())
+            .collect()
+    };
+    let payments = |d: &Devnet, ttl: Option<u64>| -> Vec<Vec<u8>> {
+        let keys = keys(d);
+        (0..3)
+            .map(|i| {
+                let (from, to) = (&keys[i], &keys[(i + 1) % 3]);
+                let mut b = payment(d, from, first_utxo(d, from), &addr(to), 2_000_000);
+                if i == 2 {
+                    b.ttl = ttl;
+                    b.balance_fee(&d.params(), &[from], 1, 0);
+                }
+                b.build(&d.params(), &[from])
+            })
+            .collect()
+    };
+    // Blocks of one payment each.
+    let probe = Devnet::open(DevnetConfig {
+        genesis: genesis.clone(),
+        ..DevnetConfig::default()
+    })
+    .unwrap();
+    let size = payments(&probe, Some(1_000))
+        .iter()
+        .map(Vec::len)
+        .max()
+        .unwrap();
+    genesis
+        .protocol_params
+        .insert("max_block_size".into(), serde_json::json!(size + 16));
+    let d = Devnet::open(DevnetConfig {
+        genesis,
+        ..DevnetConfig::default()
+    })
+    .unwrap();
+    let start = d.current_slot();
+    // The third payment expires at the slot the second block is made in.
+    let txs = payments(&d, Some(start + 2));
+    let before = d.status().full_validations;
+    d.submit(&txs[0]).unwrap();
+    d.submit(&txs[1]).unwrap();
+    assert_eq!(d.status().full_validations, before + 2);
+    d.produce_block().unwrap();
+    assert_eq!(d.mempool_len(), 1, "the second payment is left over");
+    assert_eq!(
+        d.status().full_validations,
+        before + 2,
+        "the leftover is not validated again"
+    );
+    d.submit(&txs[2]).unwrap();
+    assert_eq!(d.mempool_len(), 2);
+    d.produce_block().unwrap();
+    assert_eq!(d.tip().tx_count, 1, "the leftover landed");
+    assert_eq!(
+        d.mempool_len(),
+        0,
+        "the third payment's validity interval passed with that block"
+    );
+    assert_eq!(d.status().full_validations, before + 3);
+}

@@ -465,7 +465,7 @@ pub fn agent_config_toml(config: &ntx_node_agent::AgentConfig) -> String {
     }
     if let Some(pr) = &config.provider {
         text += &format!(
-            "\n[provider]\nagent_key_file = {}\npayout_address = {}\nprice_floor = {}\nmax_concurrent_jobs = {}\npublic_url = {}\nsubmit_margin_secs = {}\nsettle_warning_secs = {}\n",
+            "\n[provider]\nagent_key_file = {}\npayout_address = {}\nprice_floor = {}\nmax_concurrent_jobs = {}\npublic_url = {}\nsubmit_margin_secs = {}\nsettle_warning_secs = {}\nfast_path_secs = {}\n",
             p(&pr.agent_key_file),
             s(&pr.payout_address),
             pr.price_floor,
@@ -473,6 +473,7 @@ pub fn agent_config_toml(config: &ntx_node_agent::AgentConfig) -> String {
             s(&pr.public_url),
             pr.submit_margin_secs,
             pr.settle_warning_secs,
+            pr.fast_path_secs,
         );
         let keys: Vec<String> = pr.policy.verifiers.iter().map(|k| s(k)).collect();
         text += &format!(
