@@ -1,6 +1,7 @@
 //! Throughput measurement: simple payments and Plutus V3 spends validated
-//! and applied per second, on an in-memory devnet. Run it with
-//! `cargo run --release -p ntx-devnet --example bench` (or call [`run`]).
+//! and applied per second, on an in-memory devnet, as one burst ([`run`]) or
+//! at a steady rate with a block every slot ([`steady`]). Run it with
+//! `cargo run --release -p ntx-devnet --example bench` (`-- --help`).
 
 use std::time::Instant;
 
@@ -105,39 +106,58 @@ fn drain(d: &Devnet) -> Result<(), DevnetError> {
     Ok(())
 }
 
-/// Measures `payments` simple payments and `plutus` Plutus V3 spends (each
-/// with a reference script, an inline datum and collateral).
-pub fn run(payments: usize, plutus: usize) -> Result<BenchReport, DevnetError> {
+/// An in-memory devnet whose genesis accounts hold a million ADA each.
+fn rich_devnet() -> Result<Devnet, DevnetError> {
     let mut genesis = crate::genesis::GenesisConfig::default();
     for a in &mut genesis.accounts {
         a.lovelace = 1_000_000_000_000;
     }
-    let d = Devnet::open(DevnetConfig {
+    Devnet::open(DevnetConfig {
         genesis,
         ..DevnetConfig::default()
-    })?;
+    })
+}
+
+/// `n` signed payments of 2 ADA from `from` to `to`, each spending its own
+/// output of a fan-out (made and put in blocks first).
+fn payments_from(
+    d: &Devnet,
+    from: &KeyPair,
+    to: &KeyPair,
+    n: usize,
+) -> Result<Vec<Vec<u8>>, DevnetError> {
+    let p = d.params();
+    let from_addr = from.address().to_vec();
+    let inputs = fan_out(d, from, &from_addr, n, 5_000_000, None)?;
+    Ok(inputs
+        .iter()
+        .map(|r| {
+            let mut b = TxBuilder {
+                inputs: vec![*r],
+                outputs: vec![
+                    Output::new(&to.address().to_vec(), Value::lovelace(2_000_000)),
+                    Output::new(&from_addr, Value::lovelace(3_000_000)),
+                ],
+                ..TxBuilder::default()
+            };
+            b.balance_fee(&p, &[from], 1, 0);
+            b.build(&p, &[from])
+        })
+        .collect())
+}
+
+/// Measures `payments` simple payments and `plutus` Plutus V3 spends (each
+/// with a reference script, an inline datum and collateral), each kind
+/// submitted as one burst.
+pub fn run(payments: usize, plutus: usize) -> Result<BenchReport, DevnetError> {
+    let d = rich_devnet()?;
     let p = d.params();
     let alice = d.key("alice").ok_or_else(|| bad("no alice"))?;
     let bob = d.key("bob").ok_or_else(|| bad("no bob"))?;
     let alice_addr = alice.address().to_vec();
 
     // Payments.
-    let inputs = fan_out(&d, &alice, &alice_addr, payments, 5_000_000, None)?;
-    let txs: Vec<Vec<u8>> = inputs
-        .iter()
-        .map(|r| {
-            let mut b = TxBuilder {
-                inputs: vec![*r],
-                outputs: vec![
-                    Output::new(&bob.address().to_vec(), Value::lovelace(2_000_000)),
-                    Output::new(&alice_addr, Value::lovelace(3_000_000)),
-                ],
-                ..TxBuilder::default()
-            };
-            b.balance_fee(&p, &[&alice], 1, 0);
-            b.build(&p, &[&alice])
-        })
-        .collect();
+    let txs = payments_from(&d, &alice, &bob, payments)?;
     let t = Instant::now();
     for tx in &txs {
         submit_making_room(&d, tx)?;
@@ -227,6 +247,90 @@ pub fn run(payments: usize, plutus: usize) -> Result<BenchReport, DevnetError> {
     })
 }
 
+/// One stretch of a steady-rate run: payments `first..last` and their rate.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Stretch {
+    /// Index of its first payment.
+    pub first: usize,
+    /// One past its last payment.
+    pub last: usize,
+    /// Seconds from its first submission to the block that took its last.
+    pub secs: f64,
+    /// Payments per second over the stretch.
+    pub per_sec: f64,
+}
+
+/// A steady-rate run: payments arriving while a block is made every slot.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SteadyReport {
+    /// Payments submitted.
+    pub payments: usize,
+    /// Payments arriving in each slot, before its block.
+    pub per_slot: usize,
+    /// Blocks made.
+    pub blocks: u64,
+    /// Seconds, all told.
+    pub secs: f64,
+    /// Payments per second, all told.
+    pub per_sec: f64,
+    /// The rate per stretch of `stretch` payments, in order: flat when the
+    /// devnet does not slow as its chain and UTxO set grow.
+    pub stretches: Vec<Stretch>,
+    /// The last stretch's rate over the first's.
+    pub last_over_first: f64,
+}
+
+/// Submits `payments` simple payments at a steady rate — `per_slot` of them,
+/// then that slot's block, slot after slot — and reports the rate for every
+/// `stretch` payments. The payments are signed beforehand; the clock runs
+/// from the first submission to the block that takes the last.
+pub fn steady(
+    payments: usize,
+    per_slot: usize,
+    stretch: usize,
+) -> Result<SteadyReport, DevnetError> {
+    let (per_slot, stretch) = (per_slot.max(1), stretch.max(1));
+    let d = rich_devnet()?;
+    let alice = d.key("alice").ok_or_else(|| bad("no alice"))?;
+    let bob = d.key("bob").ok_or_else(|| bad("no bob"))?;
+    let txs = payments_from(&d, &alice, &bob, payments)?;
+    let first_block = d.tip().height;
+    let start = Instant::now();
+    let (mut mark, mut from) = (start, 0);
+    let mut stretches = Vec::new();
+    for (i, slot) in txs.chunks(per_slot).enumerate() {
+        for tx in slot {
+            submit_making_room(&d, tx)?;
+        }
+        d.produce_block()?;
+        let done = ((i + 1) * per_slot).min(txs.len());
+        if done == txs.len() {
+            drain(&d)?;
+        }
+        if done - from >= stretch || done == txs.len() {
+            let secs = mark.elapsed().as_secs_f64();
+            stretches.push(Stretch {
+                first: from,
+                last: done,
+                secs,
+                per_sec: (done - from) as f64 / secs.max(1e-9),
+            });
+            (mark, from) = (Instant::now(), done);
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let rate = |s: Option<&Stretch>| s.map_or(0.0, |s| s.per_sec);
+    Ok(SteadyReport {
+        payments: txs.len(),
+        per_slot,
+        blocks: d.tip().height - first_block,
+        secs,
+        per_sec: txs.len() as f64 / secs.max(1e-9),
+        last_over_first: rate(stretches.last()) / rate(stretches.first()).max(1e-9),
+        stretches,
+    })
+}
+
 /// Submits `tx`; when the mempool is full (as a node's fills), makes a block
 /// and submits again, as a client that resends on Blockfrost's 425 would.
 fn submit_making_room(d: &Devnet, tx: &[u8]) -> Result<(), DevnetError> {
@@ -236,5 +340,24 @@ fn submit_making_room(d: &Devnet, tx: &[u8]) -> Result<(), DevnetError> {
             d.submit(tx).map(drop)
         }
         other => other.map(drop),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_steady_run_covers_every_payment_in_stretches_and_a_block_a_slot() {
+        let r = steady(650, 100, 300).expect("runs");
+        assert_eq!(r.payments, 650);
+        let bounds: Vec<(usize, usize)> = r.stretches.iter().map(|s| (s.first, s.last)).collect();
+        assert_eq!(bounds, vec![(0, 300), (300, 600), (600, 650)]);
+        assert!(
+            r.blocks >= 7,
+            "a block for each slot's arrivals: {}",
+            r.blocks
+        );
+        assert!(r.stretches.iter().all(|s| s.per_sec > 0.0));
     }
 }
