@@ -265,7 +265,10 @@ async fn a_plutus_spend_round_trips_through_the_provider() {
 
     // 3. The same transaction again: its inputs are gone.
     let again = p.submit(&signed.cbor).await.expect_err("double spend");
-    assert!(again.is_rejection_by("BadInputsUTxO"), "{again}");
+    assert!(
+        again.is_rejection_by(ntx_offchain::chain::LedgerRule::BadInputsUTxO),
+        "{again}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,7 +299,8 @@ async fn rejections_not_found_timeouts_and_cancellation() {
     let cheap = draft.encode(&[&key.secret_key()], 0).expect("encode");
     let err = p.submit(&cheap.cbor).await.expect_err("fee too small");
     assert!(
-        matches!(&err, ChainError::Rejected { .. }) && err.is_rejection_by("FeeTooSmallUTxO"),
+        matches!(&err, ChainError::Rejected { .. })
+            && err.is_rejection_by(ntx_offchain::chain::LedgerRule::FeeTooSmallUTxO),
         "{err:?}"
     );
 

@@ -51,9 +51,7 @@ fn chain_error(what: &str, e: DevnetError) -> ChainError {
         DevnetError::NotFound(m) => ChainError::NotFound {
             what: format!("{what}: {m}"),
         },
-        DevnetError::Ledger(_) | DevnetError::BadRequest(_) => ChainError::Rejected {
-            reason: e.to_string(),
-        },
+        DevnetError::Ledger(_) | DevnetError::BadRequest(_) => ChainError::rejected(e.to_string()),
         other => ChainError::BadResponse {
             endpoint: what.to_string(),
             detail: other.to_string(),

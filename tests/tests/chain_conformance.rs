@@ -194,7 +194,10 @@ async fn conformance(
 
     // Rejections and unknowns.
     let again = p.submit(&tx.cbor).await.expect_err("double spend");
-    assert!(again.is_rejection_by("BadInputsUTxO"), "{name}: {again}");
+    assert!(
+        again.is_rejection_by(ntx_offchain::chain::LedgerRule::BadInputsUTxO),
+        "{name}: {again}"
+    );
     let unknown = [0xee; 32];
     for r in [
         p.tx_cbor(&unknown).await.map(|_| ()),

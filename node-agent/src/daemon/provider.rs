@@ -676,7 +676,7 @@ impl Provider {
                 // The next poll sees the escrow submitted and records it.
                 tracing::info!(job = %rec.id_hex(), "recorded Submit re-sent");
             }
-            Err(ClientError::Chain(ChainError::Rejected { reason })) => {
+            Err(ClientError::Chain(ChainError::Rejected { reason, .. })) => {
                 tracing::warn!(job = %rec.id_hex(), %reason, "recorded Submit can no longer land; building a new one");
                 if let Ok(escrow) = ctx.client.escrow(&rec.job_id).await
                     && escrow.datum.state == JobState::Locked
@@ -794,7 +794,7 @@ impl Provider {
         let _writer = self.writer.lock().await;
         match self.resend(ctx, &cbor).await {
             Ok(()) => tracing::info!(job = %rec.id_hex(), "recorded claim re-sent"),
-            Err(ClientError::Chain(ChainError::Rejected { reason })) => {
+            Err(ClientError::Chain(ChainError::Rejected { reason, .. })) => {
                 tracing::warn!(job = %rec.id_hex(), %reason, "recorded claim can no longer land; claiming again");
                 rec.stage = collecting;
                 rec.claim_tx = None;

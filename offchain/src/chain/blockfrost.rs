@@ -582,9 +582,7 @@ impl ChainProvider for Blockfrost {
         let path = "/tx/submit";
         let (status, body) = self.send(Method::POST, path, Some(tx_cbor)).await?;
         if status == StatusCode::BAD_REQUEST {
-            return Err(ChainError::Rejected {
-                reason: message_of(&body),
-            });
+            return Err(ChainError::rejected(message_of(&body)));
         }
         if !status.is_success() {
             return Err(ChainError::Refused {

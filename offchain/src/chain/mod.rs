@@ -19,6 +19,7 @@
 mod blockfrost;
 mod convert;
 mod params;
+mod rejection;
 mod retry;
 
 use std::time::Duration;
@@ -28,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use blockfrost::{Blockfrost, PROJECT_ID_ENV};
 pub use params::{CostModels, ProtocolParams};
+pub use rejection::{LedgerRule, rules_named_in};
 pub use retry::RetryPolicy;
 
 use crate::evaluate::{ExUnits, SlotConfig};
@@ -322,10 +324,13 @@ pub struct TxRedeemer {
 pub enum ChainError {
     /// The ledger rejected a submitted transaction (HTTP 400 on submit); the
     /// message is the ledger's (or the devnet's) reason and names the rule.
+    /// Build it with [`ChainError::rejected`], which reads the rules.
     #[error("the ledger rejected the transaction: {reason}")]
     Rejected {
         /// The provider's message.
         reason: String,
+        /// The ledger rules the message names, read once from it.
+        rules: Vec<LedgerRule>,
     },
     /// The item does not exist (HTTP 404): an unknown transaction, script, output.
     #[error("not found: {what}")]
@@ -401,10 +406,19 @@ pub enum ChainError {
 }
 
 impl ChainError {
-    /// Whether this is a ledger rejection whose reason names `rule`
-    /// (e.g. `"BadInputsUTxO"`, `"FeeTooSmallUTxO"`).
-    pub fn is_rejection_by(&self, rule: &str) -> bool {
-        matches!(self, ChainError::Rejected { reason } if reason.contains(rule))
+    /// A ledger rejection with the provider's message `reason`, its rules read
+    /// from it.
+    pub fn rejected(reason: impl Into<String>) -> ChainError {
+        let reason = reason.into();
+        ChainError::Rejected {
+            rules: rejection::rules_named_in(&reason),
+            reason,
+        }
+    }
+
+    /// Whether this is a ledger rejection for `rule`.
+    pub fn is_rejection_by(&self, rule: LedgerRule) -> bool {
+        matches!(self, ChainError::Rejected { rules, .. } if rules.contains(&rule))
     }
 }
 

@@ -10,7 +10,7 @@ use super::record::{
 use super::{ClientError, Deployed, DeploymentInfo, JobSpecDoc};
 use crate::Blueprint;
 use crate::builder::{self, Deployment, EscrowUtxo, Finished, JobTerms};
-use crate::chain::{AwaitOptions, ChainError, ChainProvider, Confirmation, TxId};
+use crate::chain::{AwaitOptions, ChainError, ChainProvider, Confirmation, LedgerRule, TxId};
 use crate::evaluate::{EvalError, ExUnits};
 use crate::fetch::{AddressPolicy, FetchKind, PeerFetcher};
 use crate::network::Network;
@@ -779,7 +779,11 @@ impl EscrowClient {
                     .await
             }
             // A clean refusal for another reason: the transaction is not on chain.
-            Err(e @ ChainError::Rejected { .. }) if !e.is_rejection_by("BadInputsUTxO") => Err(e),
+            Err(e @ ChainError::Rejected { .. })
+                if !e.is_rejection_by(LedgerRule::BadInputsUTxO) =>
+            {
+                Err(e)
+            }
             // The answer was lost, or an earlier attempt whose answer was lost
             // already spent these inputs: the transaction may be in the
             // mempool or on chain. Its id is known, so look for it.
@@ -862,7 +866,9 @@ impl EscrowClient {
             // spent" means it is in the mempool or a block already, or lost to
             // a conflicting transaction; either way, keep looking.
             match self.chain.submit(cbor).await {
-                Err(e @ ChainError::Rejected { .. }) if !e.is_rejection_by("BadInputsUTxO") => {
+                Err(e @ ChainError::Rejected { .. })
+                    if !e.is_rejection_by(LedgerRule::BadInputsUTxO) =>
+                {
                     let once = AwaitOptions::new(1, Duration::ZERO);
                     if self.chain.await_tx(id, &once).await.is_err() {
                         return Err(e);
