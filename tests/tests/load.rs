@@ -34,6 +34,8 @@ const VERIFIERS: usize = 3;
 struct Load {
     jobs: usize,
     slot_ms: u64,
+    /// The providers' `fast_path_secs` (0: every job is submitted, then claimed).
+    fast_path_secs: u64,
     /// Gives up (fails) when the jobs are not all settled by then.
     patience: Duration,
 }
@@ -95,7 +97,7 @@ async fn run(load: Load) {
             payout: &payouts[i],
             price_floor: PRICE,
             max_concurrent_jobs: 4,
-            fast_path_secs: 0,
+            fast_path_secs: load.fast_path_secs,
         })));
     }
 
@@ -190,6 +192,9 @@ async fn run(load: Load) {
     let audit = audit_all_claimed(live.chain.as_ref(), &client, load.jobs).await;
 
     let phases = Phases::of(live.chain.as_ref(), &audit.jobs, load.slot_ms).await;
+    if load.fast_path_secs == 0 {
+        assert_eq!(phases.fast, 0, "no fast path without fast_path_secs");
+    }
     // Providers merge the claims that queue while their wallet is busy: with one
     // Claim per job (what they sent before the queue: 54 for 60 jobs) the wallet's
     // one transaction per block is spent twice per job.
@@ -218,13 +223,18 @@ async fn run(load: Load) {
     eprintln!("load: where the time went (from the chain's slots)\n{phases}");
 }
 
-/// Where a run's time went, read back from the chain: each job's lock, Submit and
-/// Claim slots, and how many jobs each claim carried.
+/// Where a run's time went, read back from the chain: each job's lock, Submit (on
+/// the slow path) and Claim slots, and how many jobs each transaction carried.
 struct Phases {
     lock_to_submit: Vec<f64>,
     submit_to_claim: Vec<f64>,
     lock_to_claim: Vec<f64>,
+    /// Lock → claim of the jobs claimed straight from the lock.
+    fast_lock_to_claim: Vec<f64>,
+    locks_per_tx: Vec<f64>,
     claims_per_tx: Vec<f64>,
+    /// Jobs settled on the fast path.
+    fast: usize,
 }
 
 impl Phases {
@@ -238,17 +248,27 @@ impl Phases {
             lock_to_submit: Vec::new(),
             submit_to_claim: Vec::new(),
             lock_to_claim: Vec::new(),
+            fast_lock_to_claim: Vec::new(),
+            locks_per_tx: Vec::new(),
             claims_per_tx: Vec::new(),
+            fast: 0,
         };
         let mut per_claim = std::collections::BTreeMap::<&str, usize>::new();
+        let mut per_lock = std::collections::BTreeMap::<&str, usize>::new();
         for job in jobs {
-            let (Some(lock), Some(submit), Some(claim), Some(claim_tx)) = (
-                job.lock_slot,
-                &job.submit_tx,
-                job.settle_slot,
-                &job.settle_tx,
-            ) else {
-                panic!("job {} lacks a lock, Submit or Claim", job.job_id);
+            let (Some(lock), Some(lock_tx), Some(claim), Some(claim_tx)) =
+                (job.lock_slot, &job.lock_tx, job.settle_slot, &job.settle_tx)
+            else {
+                panic!("job {} lacks a lock or a Claim", job.job_id);
+            };
+            *per_lock.entry(lock_tx).or_default() += 1;
+            *per_claim.entry(claim_tx).or_default() += 1;
+            phases.lock_to_claim.push(secs(claim - lock));
+            let Some(submit) = &job.submit_tx else {
+                assert!(job.fast_path, "job {} has no Submit", job.job_id);
+                phases.fast += 1;
+                phases.fast_lock_to_claim.push(secs(claim - lock));
+                continue;
             };
             let mut tx = [0u8; 32];
             hex::decode_to_slice(submit, &mut tx).expect("a transaction id");
@@ -259,10 +279,9 @@ impl Phases {
                 .slot;
             phases.lock_to_submit.push(secs(submit - lock));
             phases.submit_to_claim.push(secs(claim - submit));
-            phases.lock_to_claim.push(secs(claim - lock));
-            *per_claim.entry(claim_tx).or_default() += 1;
         }
         phases.claims_per_tx = per_claim.into_values().map(|n| n as f64).collect();
+        phases.locks_per_tx = per_lock.into_values().map(|n| n as f64).collect();
         phases
     }
 }
@@ -272,22 +291,34 @@ impl std::fmt::Display for Phases {
         let rows = [
             ("lock -> Submit (s)", &self.lock_to_submit),
             ("Submit -> Claim (s)", &self.submit_to_claim),
-            ("lock -> Claim (s)", &self.lock_to_claim),
+            ("lock -> FastClaim (s)", &self.fast_lock_to_claim),
+            ("lock -> paid (s)", &self.lock_to_claim),
+            ("jobs per Lock tx", &self.locks_per_tx),
+            ("jobs per Submit tx", &vec![1.0; self.lock_to_submit.len()]),
             ("jobs per Claim tx", &self.claims_per_tx),
         ];
         writeln!(
             f,
-            "{:<20} {:>6} {:>8} {:>8} {:>8} {:>8}",
+            "{} of {} jobs on the fast path",
+            self.fast,
+            self.lock_to_claim.len()
+        )?;
+        writeln!(
+            f,
+            "{:<22} {:>6} {:>8} {:>8} {:>8} {:>8}",
             "", "n", "p50", "p90", "max", "mean"
         )?;
         for (name, values) in rows {
+            if values.is_empty() {
+                continue;
+            }
             let mut v = values.clone();
             v.sort_by(f64::total_cmp);
             let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
             let mean = v.iter().sum::<f64>() / v.len() as f64;
             writeln!(
                 f,
-                "{name:<20} {:>6} {:>8.1} {:>8.1} {:>8.1} {mean:>8.1}",
+                "{name:<22} {:>6} {:>8.1} {:>8.1} {:>8.1} {mean:>8.1}",
                 v.len(),
                 at(0.5),
                 at(0.9),
@@ -303,6 +334,18 @@ async fn sixty_jobs_from_ten_requesters_all_settle_and_audit_clean() {
     run(Load {
         jobs: 60,
         slot_ms: 200,
+        fast_path_secs: 0,
+        patience: Duration::from_secs(300),
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_jobs_on_the_fast_path_all_settle_and_audit_clean() {
+    run(Load {
+        jobs: 60,
+        slot_ms: 200,
+        fast_path_secs: 30,
         patience: Duration::from_secs(300),
     })
     .await;
@@ -315,6 +358,20 @@ async fn a_thousand_jobs_from_ten_requesters_all_settle_and_audit_clean() {
     run(Load {
         jobs: 1_000,
         slot_ms: 1_000,
+        fast_path_secs: 0,
+        patience: Duration::from_secs(4 * 3600),
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "the full load on the fast path (1,000 jobs, 1 s slots) takes minutes: run it by \
+            hand with cargo test -p ntx-tests --test load -- --ignored --nocapture fast_path"]
+async fn a_thousand_jobs_on_the_fast_path_all_settle_and_audit_clean() {
+    run(Load {
+        jobs: 1_000,
+        slot_ms: 1_000,
+        fast_path_secs: 30,
         patience: Duration::from_secs(4 * 3600),
     })
     .await;
