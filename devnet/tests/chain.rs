@@ -203,12 +203,6 @@ async fn an_idle_chain_makes_blocks_on_its_cadence_when_asked() {
 /// never validated again in full (no scripts, no signatures run twice).
 #[test]
 fn a_block_leaves_its_leftovers_validated_once_and_drops_the_expired() {
-    let mut genesis = ntx_devnet::GenesisConfig::default();
-    genesis.accounts.push(ntx_devnet::GenesisAccount {
-        name: "carol".into(),
-        lovelace: 10_000_000_000,
-        ntx: 1_000_000_000,
-    });
     let keys = |d: &Devnet| -> Vec<ntx_devnet::KeyPair> {
         ["alice", "bob", "carol"]
             .iter()
@@ -230,24 +224,7 @@ fn a_block_leaves_its_leftovers_validated_once_and_drops_the_expired() {
             .collect()
     };
     // Blocks of one payment each.
-    let probe = Devnet::open(DevnetConfig {
-        genesis: genesis.clone(),
-        ..DevnetConfig::default()
-    })
-    .unwrap();
-    let size = payments(&probe, Some(1_000))
-        .iter()
-        .map(Vec::len)
-        .max()
-        .unwrap();
-    genesis
-        .protocol_params
-        .insert("max_block_size".into(), serde_json::json!(size + 16));
-    let d = Devnet::open(DevnetConfig {
-        genesis,
-        ..DevnetConfig::default()
-    })
-    .unwrap();
+    let d = devnet_with_blocks_of_one(genesis_with_carol(), |d| payments(d, Some(1_000)));
     let start = d.current_slot();
     // The third payment expires at the slot the second block is made in.
     let txs = payments(&d, Some(start + 2));

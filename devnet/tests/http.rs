@@ -377,12 +377,6 @@ async fn blockfrost_fields_and_routes_clients_call() {
 /// not fit is Blockfrost's 425 "Mempool Full", and fits again after a block.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_mempool_answers_425_until_a_block_makes_room() {
-    let mut genesis = ntx_devnet::GenesisConfig::default();
-    genesis.accounts.push(ntx_devnet::GenesisAccount {
-        name: "carol".into(),
-        lovelace: 10_000_000_000,
-        ntx: 1_000_000_000,
-    });
     let payments = |d: &Devnet| -> Vec<Vec<u8>> {
         let keys: Vec<_> = ["alice", "bob", "carol"]
             .iter()
@@ -397,20 +391,7 @@ async fn a_full_mempool_answers_425_until_a_block_makes_room() {
             .collect()
     };
     // Blocks of one payment, so a mempool of two.
-    let probe = Devnet::open(DevnetConfig {
-        genesis: genesis.clone(),
-        ..DevnetConfig::default()
-    })
-    .unwrap();
-    let size = payments(&probe).iter().map(Vec::len).max().unwrap();
-    genesis
-        .protocol_params
-        .insert("max_block_size".into(), serde_json::json!(size + 16));
-    let d = Devnet::open(DevnetConfig {
-        genesis,
-        ..DevnetConfig::default()
-    })
-    .unwrap();
+    let d = devnet_with_blocks_of_one(genesis_with_carol(), payments);
     let served = Served::start(&d).await;
     let http = reqwest::Client::new();
     let url = format!("http://{}/api/v0/tx/submit", served.api);

@@ -150,15 +150,7 @@ impl Setup {
         let JobState::Submitted { result_hash } = escrow.datum.state else {
             panic!("not submitted")
         };
-        let message = attestation_message(
-            verdict,
-            &self.client.deployment().script.hash(),
-            &escrow.datum.job_id,
-            &result_hash,
-        );
-        who.iter()
-            .map(|i| sign_attestation(&self.verifiers[*i as usize], *i, &message))
-            .collect()
+        attest_over(self, escrow, verdict, who, result_hash)
     }
 
     async fn send(&self, prepared: &Prepared) {
@@ -385,8 +377,8 @@ async fn a_rejecting_quorum_refunds_the_requester_at_once() {
     assert_eq!(s.live.balance(&s.provider), (0, 0));
 }
 
-/// Accepts (or rejects) over `result_hash` by `who`, for a still-locked escrow.
-fn attest_locked(
+/// Attestations of `verdict` over `result_hash` by the verifiers `who`.
+fn attest_over(
     s: &Setup,
     escrow: &EscrowUtxo,
     verdict: Verdict,
@@ -416,14 +408,14 @@ async fn the_fast_path_pays_from_the_lock_and_records_the_result_for_auditors() 
             accepted.clone(),
             Settlement::FastClaim {
                 result_hash: good,
-                attestations: attest_locked(&s, &accepted, Verdict::Accept, &[0, 2], good),
+                attestations: attest_over(&s, &accepted, Verdict::Accept, &[0, 2], good),
             },
         ),
         (
             rejected.clone(),
             Settlement::FastRefundRejected {
                 result_hash: bad,
-                attestations: attest_locked(&s, &rejected, Verdict::Reject, &[1, 2], bad),
+                attestations: attest_over(&s, &rejected, Verdict::Reject, &[1, 2], bad),
             },
         ),
     ];
@@ -528,7 +520,7 @@ async fn the_fast_path_closes_at_submit_by() {
         escrow.clone(),
         Settlement::FastClaim {
             result_hash: hash,
-            attestations: attest_locked(&s, &escrow, Verdict::Accept, &[0, 1], hash),
+            attestations: attest_over(&s, &escrow, Verdict::Accept, &[0, 1], hash),
         },
     )];
     let urls = ntx_offchain::client::ResultUrls::from([(

@@ -161,3 +161,37 @@ impl Served {
         self.server.await
     }
 }
+
+/// The default genesis with a third funded account, `carol`, so that three
+/// independent payments (alice → bob → carol → alice) can wait at once.
+pub fn genesis_with_carol() -> ntx_devnet::GenesisConfig {
+    let mut genesis = ntx_devnet::GenesisConfig::default();
+    genesis.accounts.push(ntx_devnet::GenesisAccount {
+        name: "carol".into(),
+        lovelace: 10_000_000_000,
+        ntx: 1_000_000_000,
+    });
+    genesis
+}
+
+/// A devnet of `genesis` whose blocks hold one of the transactions `make`
+/// builds on it (its block size set just above the largest of them).
+pub fn devnet_with_blocks_of_one(
+    mut genesis: ntx_devnet::GenesisConfig,
+    make: impl Fn(&Devnet) -> Vec<Vec<u8>>,
+) -> Devnet {
+    let probe = Devnet::open(ntx_devnet::DevnetConfig {
+        genesis: genesis.clone(),
+        ..ntx_devnet::DevnetConfig::default()
+    })
+    .unwrap();
+    let size = make(&probe).iter().map(Vec::len).max().unwrap();
+    genesis
+        .protocol_params
+        .insert("max_block_size".into(), serde_json::json!(size + 16));
+    Devnet::open(ntx_devnet::DevnetConfig {
+        genesis,
+        ..ntx_devnet::DevnetConfig::default()
+    })
+    .unwrap()
+}

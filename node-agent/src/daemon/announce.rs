@@ -23,6 +23,8 @@ use ntx_offchain::protocol::{
 use ntx_offchain::wallet::Signer;
 use serde::{Deserialize, Serialize};
 
+use super::attest::hex_array;
+
 /// The longest result URL taken in an announcement.
 pub const MAX_RESULT_URL: usize = 1_024;
 
@@ -149,13 +151,6 @@ struct AnnouncementJson {
     result_url: String,
     agent_key: String,
     signature: String,
-}
-
-fn hex_array<const N: usize>(field: &str, s: &str) -> Result<[u8; N], String> {
-    let bytes = hex::decode(s).map_err(|e| format!("{field} is not hex: {e}"))?;
-    bytes
-        .try_into()
-        .map_err(|b: Vec<u8>| format!("{field} has {} bytes, expected {N}", b.len()))
 }
 
 impl TryFrom<AnnouncementJson> for SignedResult {

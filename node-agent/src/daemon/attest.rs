@@ -197,7 +197,8 @@ struct AttestationJson {
     signature: String,
 }
 
-fn hex_array<const N: usize>(field: &str, s: &str) -> Result<[u8; N], String> {
+/// `s` as exactly `N` bytes of hex, or why not (naming `field`).
+pub(super) fn hex_array<const N: usize>(field: &str, s: &str) -> Result<[u8; N], String> {
     let bytes = hex::decode(s).map_err(|e| format!("{field} is not hex: {e}"))?;
     bytes
         .try_into()

@@ -73,7 +73,7 @@ pub(crate) struct Provider {
     ms_per_input: AtomicU64,
     /// Jobs announced on the fast path, and when (chain time, ms). In memory: after
     /// a restart a job is announced again and waits again.
-    announced: std::sync::Mutex<HashMap<[u8; 32], u64>>,
+    announced: std::sync::Mutex<HashMap<[u8; 32], fast_path::Waiting>>,
 }
 
 impl Provider {
@@ -361,28 +361,12 @@ impl Provider {
                     rec.stage = Stage::Submitting;
                     save(&rec)?;
                 }
-                let Some(guard) = self.inflight.claim(rec.job_id) else {
-                    return Ok(());
-                };
-                let this = self.clone();
-                let c = ctx.clone();
-                ctx.spawn(async move {
-                    this.resend_submit(&c, rec).await;
-                    drop(guard);
-                });
+                self.resend_in_task(ctx, rec, Resend::Submit);
                 Ok(())
             }
             (Stage::Claiming, JobState::Locked) => {
                 // A fast-path claim is recorded but not (yet) on chain.
-                let Some(guard) = self.inflight.claim(rec.job_id) else {
-                    return Ok(());
-                };
-                let this = self.clone();
-                let c = ctx.clone();
-                ctx.spawn(async move {
-                    this.resend_claim(&c, rec).await;
-                    drop(guard);
-                });
+                self.resend_in_task(ctx, rec, Resend::Claim);
                 Ok(())
             }
             (_, JobState::Locked) => Ok(()),
@@ -404,15 +388,7 @@ impl Provider {
                     save(&rec)?;
                 }
                 if rec.stage == Stage::Claiming {
-                    let Some(guard) = self.inflight.claim(rec.job_id) else {
-                        return Ok(());
-                    };
-                    let this = self.clone();
-                    let c = ctx.clone();
-                    ctx.spawn(async move {
-                        this.resend_claim(&c, rec).await;
-                        drop(guard);
-                    });
+                    self.resend_in_task(ctx, rec, Resend::Claim);
                     return Ok(());
                 }
                 let (job_id, urls, verifiers) =
@@ -469,14 +445,7 @@ impl Provider {
         claims: &mut Vec<(EscrowUtxo, Settlement)>,
     ) -> Result<bool, String> {
         let store = &ctx.store;
-        let all = store.attestations(&rec.job_id).map_err(|e| e.to_string())?;
-        let tally = Tally::of(
-            &all,
-            &ctx.script_hash,
-            &rec.job_id,
-            &result_hash,
-            &rec.verifiers,
-        );
+        let tally = tally_of(ctx, &rec, &result_hash)?;
         let threshold = rec.threshold as usize;
         let summary = format!(
             "{} accept, {} reject of {} needed",
@@ -807,6 +776,45 @@ impl Provider {
             }
         }
     }
+}
+
+/// Which recorded transaction [`Provider::resend_in_task`] sends again.
+enum Resend {
+    Submit,
+    Claim,
+}
+
+impl Provider {
+    /// Sends `rec`'s recorded Submit or claim again in a task of its own, the
+    /// job in flight meanwhile (nothing, if it already is).
+    fn resend_in_task(self: &Arc<Self>, ctx: &Arc<Ctx>, rec: JobRecord, what: Resend) {
+        let Some(guard) = self.inflight.claim(rec.job_id) else {
+            return;
+        };
+        let (this, c) = (self.clone(), ctx.clone());
+        ctx.spawn(async move {
+            match what {
+                Resend::Submit => this.resend_submit(&c, rec).await,
+                Resend::Claim => this.resend_claim(&c, rec).await,
+            }
+            drop(guard);
+        });
+    }
+}
+
+/// The valid attestations stored for `rec` over `result_hash`.
+fn tally_of(ctx: &Ctx, rec: &JobRecord, result_hash: &[u8; 32]) -> Result<Tally, String> {
+    let all = ctx
+        .store
+        .attestations(&rec.job_id)
+        .map_err(|e| e.to_string())?;
+    Ok(Tally::of(
+        &all,
+        &ctx.script_hash,
+        &rec.job_id,
+        result_hash,
+        &rec.verifiers,
+    ))
 }
 
 fn save(ctx: &Ctx, rec: &JobRecord) -> Result<(), Problem> {

@@ -14,9 +14,28 @@ use ntx_offchain::protocol::Settlement;
 
 use super::super::Ctx;
 use super::super::announce::SignedResult;
-use super::super::attest::Tally;
 use super::super::store::{JobRecord, Stage};
 use super::Provider;
+
+/// How soon a waiting job's announcement is first sent again (a verifier that
+/// had not yet seen the lock answered 404) and its attestations asked for; the
+/// gap then doubles, up to [`MAX_ASK_GAP_MS`], so that hundreds of jobs waiting
+/// at once do not become a storm of requests to the verifiers.
+const FIRST_ASK_GAP_MS: u64 = 1_000;
+
+/// The longest gap between two asks for one waiting job.
+const MAX_ASK_GAP_MS: u64 = 16_000;
+
+/// A job waiting on the fast path (chain time, ms).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Waiting {
+    /// When it was first announced.
+    since: u64,
+    /// When it is next announced and asked.
+    next_ask: u64,
+    /// The gap after that.
+    gap: u64,
+}
 
 impl Provider {
     /// One step of a computed, still-locked job on the fast path. Returns
@@ -41,28 +60,25 @@ impl Provider {
             self.forget_announcement(&rec.job_id);
             return Ok(false);
         }
-        let started = {
+        let (started, ask) = {
             let mut announced = self.announced.lock().unwrap_or_else(|p| p.into_inner());
-            match announced.get(&rec.job_id) {
-                Some(at) => *at,
-                None => {
-                    announced.insert(rec.job_id, now);
-                    self.announce(ctx, rec, result_hash, url);
-                    now
-                }
+            let w = announced.entry(rec.job_id).or_insert(Waiting {
+                since: now,
+                next_ask: now,
+                gap: FIRST_ASK_GAP_MS,
+            });
+            let ask = now >= w.next_ask;
+            if ask {
+                w.next_ask = now + w.gap;
+                w.gap = (w.gap * 2).min(MAX_ASK_GAP_MS);
             }
+            (w.since, ask)
         };
-        let all = ctx
-            .store
-            .attestations(&rec.job_id)
-            .map_err(|e| e.to_string())?;
-        let tally = Tally::of(
-            &all,
-            &ctx.script_hash,
-            &rec.job_id,
-            &result_hash,
-            &rec.verifiers,
-        );
+        if ask {
+            // Verifiers take the same announcement again (it is idempotent).
+            self.announce(ctx, rec, result_hash, url);
+        }
+        let tally = super::tally_of(ctx, rec, &result_hash)?;
         let threshold = rec.threshold as usize;
         if let Some(attestations) = tally.claim(threshold) {
             tracing::info!(job = %rec.id_hex(), "quorum off chain: claiming on the fast path");
@@ -88,13 +104,15 @@ impl Provider {
             self.forget_announcement(&rec.job_id);
             return Ok(false);
         }
-        self.collect(
-            ctx,
-            rec.job_id,
-            rec.verifier_urls.clone(),
-            result_hash,
-            rec.verifiers.clone(),
-        );
+        if ask {
+            self.collect(
+                ctx,
+                rec.job_id,
+                rec.verifier_urls.clone(),
+                result_hash,
+                rec.verifiers.clone(),
+            );
+        }
         Ok(true)
     }
 
