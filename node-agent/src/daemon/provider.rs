@@ -21,18 +21,23 @@
 //! that are waiting when it frees go in one settlement (the client splits batches
 //! that exceed the limits): under load a provider sends about one Claim per block
 //! instead of one per job.
+//!
+//! The steps live in files of their own: [`compute`] (price, time left,
+//! inference), [`fast_path`], [`submit`] and [`claim`] (each transaction
+//! recorded before it is sent, and sent again as recorded).
 
+mod claim;
+mod compute;
 mod fast_path;
+mod submit;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 use ntx_offchain::Network;
 use ntx_offchain::builder::EscrowUtxo;
-use ntx_offchain::chain::ChainError;
-use ntx_offchain::client::{ClientError, JobSpecDoc, ResultUrls};
 use ntx_offchain::market::{VerifierPolicy, verifier_keys};
 use ntx_offchain::protocol::{self, JobState, Settlement};
 use ntx_offchain::wallet::{PaymentAddress, Wallet};
@@ -43,7 +48,6 @@ use super::config::ProviderConfig;
 use super::slots::Slots;
 use super::store::{JobRecord, Role, Stage};
 use super::{AgentError, Backoff, Ctx, GiveUp, Inflight, InflightGuard, Problem};
-use crate::InferenceError;
 
 /// Assumed inference time per input until one has been measured.
 const DEFAULT_MS_PER_INPUT: u64 = 200;
@@ -480,301 +484,6 @@ impl Provider {
             store.save(&rec).map_err(|e| e.to_string())?;
         }
         Ok(true)
-    }
-
-    /// Refuses a job priced under what this provider's offer asks for its task.
-    fn check_price(&self, doc: &JobSpecDoc, price: u64) -> Result<(), Problem> {
-        let task = doc
-            .job
-            .get("task")
-            .and_then(|t| t.as_str())
-            .unwrap_or_default();
-        let tokens = doc
-            .job
-            .get("max_new_tokens")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0);
-        let offer = &self.cfg.offer;
-        let asked = match task {
-            "generate" => offer
-                .generate_price
-                .unwrap_or(self.cfg.price_floor)
-                .saturating_add(offer.generate_price_per_token.saturating_mul(tokens)),
-            _ => offer.embed_price.unwrap_or(self.cfg.price_floor),
-        };
-        if price < asked {
-            return Err(Problem::Refuse(format!(
-                "price {price} is under this provider's price {asked} for a {task} job"
-            )));
-        }
-        Ok(())
-    }
-
-    /// Fetches and checks the spec (holding a download slot, not a compute slot),
-    /// then waits for a compute slot, runs inference on the blocking pool and
-    /// stores the bytes.
-    async fn compute(
-        &self,
-        ctx: &Ctx,
-        mut rec: JobRecord,
-        escrow: EscrowUtxo,
-    ) -> Result<(), Problem> {
-        let (doc, job) = ctx.spec(&escrow).await?;
-        self.check_price(&doc, escrow.datum.price)?;
-        let dir = ctx.model_dir(&doc)?;
-        let inputs = doc
-            .job
-            .get("inputs")
-            .and_then(|i| i.as_array())
-            .map_or(1, Vec::len) as u64;
-        let _slot = self.slots.compute().await;
-        let estimate_ms = inputs * self.ms_per_input.load(Ordering::Relaxed) * 2
-            + self.cfg.submit_margin_secs * 1000;
-        let now = ctx
-            .now_ms()
-            .await
-            .map_err(|e| Problem::Retry(e.to_string()))?;
-        if now + estimate_ms >= rec.submit_by {
-            return Err(Problem::Refuse(format!(
-                "{inputs} inputs need about {estimate_ms} ms with the margin, but only {} ms are left before submit_by",
-                rec.submit_by.saturating_sub(now)
-            )));
-        }
-        rec.verifier_urls = rec
-            .verifiers
-            .iter()
-            .filter_map(|k| doc.verifier_url(k).map(str::to_string))
-            .collect();
-        // Count the run before it starts, so a crash mid-inference shows in the state.
-        rec.compute_runs += 1;
-        save(ctx, &rec)?;
-        tracing::info!(job = %rec.id_hex(), task = %job.task(), inputs, model = %dir.display(), "computing");
-        let engine = ctx.engine.clone();
-        let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || engine.compute(&job, &dir))
-            .await
-            .map_err(|e| Problem::Retry(format!("inference task failed: {e}")))?;
-        let result = result.map_err(|e| match e {
-            InferenceError::InvalidSpec { .. } | InferenceError::ModelHashMismatch { .. } => {
-                Problem::Refuse(e.to_string())
-            }
-            other => Problem::Refuse(format!("inference failed: {other}")),
-        })?;
-        let elapsed = started.elapsed().as_millis() as u64;
-        self.ms_per_input
-            .store((elapsed / inputs.max(1)).max(1), Ordering::Relaxed);
-        let hash = result.hash.0;
-        let path = ctx
-            .store
-            .write_result(&hash, &result.bytes)
-            .map_err(|e| Problem::Retry(e.to_string()))?;
-        rec.result_hash = Some(hash);
-        rec.result_path = Some(path.display().to_string());
-        rec.result_url = Some(format!(
-            "{}/results/{}",
-            self.cfg.public_url.trim_end_matches('/'),
-            hex::encode(hash)
-        ));
-        rec.stage = Stage::Computed;
-        save(ctx, &rec)?;
-        tracing::info!(job = %rec.id_hex(), result = %hex::encode(hash), ms = elapsed, "computed");
-        Ok(())
-    }
-
-    /// Builds the Submit, records it, then sends it.
-    async fn submit(&self, ctx: &Ctx, mut rec: JobRecord, escrow: EscrowUtxo) {
-        let (Some(hash), Some(url)) = (rec.result_hash, rec.result_url.clone()) else {
-            super::record_problem(
-                ctx,
-                &self.retry_after,
-                &GIVE_UP,
-                rec.job_id,
-                Problem::Refuse("computed without a result".into()),
-            );
-            return;
-        };
-        let _writer = self.writer.lock().await;
-        let prepared = match ctx.client.submit(&self.wallet, &escrow, hash, &url).await {
-            Ok(p) => p,
-            Err(e) => {
-                let hint = match &e {
-                    ClientError::InsufficientFunds(_) => format!(
-                        " (send ADA to the agent wallet {})",
-                        self.wallet.address().to_bech32()
-                    ),
-                    _ => String::new(),
-                };
-                tracing::warn!(job = %rec.id_hex(), error = %e, "cannot build the Submit{hint}; will retry");
-                self.retry_after.wait(rec.job_id, ctx.poll);
-                return;
-            }
-        };
-        rec.stage = Stage::Submitting;
-        rec.submit_tx = Some(prepared.tx_id());
-        rec.submit_cbor = Some(prepared.cbor().to_vec());
-        if let Err(e) = ctx.store.save(&rec) {
-            tracing::error!(job = %rec.id_hex(), error = %e, "cannot record the Submit: not sending it");
-            return;
-        }
-        tracing::info!(job = %rec.id_hex(), tx = %hex::encode(prepared.tx_id()), "submitting");
-        match ctx.client.send(&prepared, 1).await {
-            Ok(_) => {
-                rec.stage = Stage::Submitted;
-                if let Err(e) = ctx.store.save(&rec) {
-                    tracing::error!(error = %e, "cannot record the confirmed Submit");
-                }
-                tracing::info!(job = %rec.id_hex(), "submitted");
-            }
-            Err(e) => {
-                tracing::warn!(job = %rec.id_hex(), error = %e, "Submit not confirmed yet; will check the chain");
-            }
-        }
-    }
-
-    /// Sends the recorded Submit again; if the ledger refuses it (its inputs are gone
-    /// or it expired) and the escrow is still locked, the next poll builds a new one.
-    async fn resend_submit(&self, ctx: &Ctx, mut rec: JobRecord) {
-        let Some(cbor) = rec.submit_cbor.clone() else {
-            rec.stage = Stage::Computed;
-            let _ = ctx.store.save(&rec);
-            return;
-        };
-        let _writer = self.writer.lock().await;
-        match self.resend(ctx, &cbor).await {
-            Ok(()) => {
-                // The next poll sees the escrow submitted and records it.
-                tracing::info!(job = %rec.id_hex(), "recorded Submit re-sent");
-            }
-            Err(ClientError::Chain(ChainError::Rejected { reason, .. })) => {
-                tracing::warn!(job = %rec.id_hex(), %reason, "recorded Submit can no longer land; building a new one");
-                if let Ok(escrow) = ctx.client.escrow(&rec.job_id).await
-                    && escrow.datum.state == JobState::Locked
-                {
-                    rec.stage = Stage::Computed;
-                    rec.submit_tx = None;
-                    rec.submit_cbor = None;
-                    let _ = ctx.store.save(&rec);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(job = %rec.id_hex(), error = %e, "cannot re-send the Submit; will retry");
-                self.retry_after.wait(rec.job_id, ctx.poll);
-            }
-        }
-    }
-
-    /// Sends recorded signed bytes again ([`EscrowClient::resend`]: a refusal is an
-    /// answer only once the transaction is not found pending or on chain either).
-    async fn resend(&self, ctx: &Ctx, cbor: &[u8]) -> Result<(), ClientError> {
-        ctx.client.resend(cbor, 1).await.map(|_| ())
-    }
-
-    /// Once the wallet is free, claims every job queued by then in as few
-    /// transactions as fit. A task that finds the queue empty (an earlier one took
-    /// its jobs along) does nothing.
-    async fn claim_queued(&self, ctx: &Ctx) {
-        let _writer = self.writer.lock().await;
-        let queued =
-            std::mem::take(&mut *self.queued_claims.lock().unwrap_or_else(|p| p.into_inner()));
-        if queued.is_empty() {
-            return;
-        }
-        let (items, guards): (Vec<_>, Vec<_>) = queued
-            .into_iter()
-            .map(|(escrow, settlement, guard)| ((escrow, settlement), guard))
-            .unzip();
-        self.claim(ctx, items).await;
-        drop(guards);
-    }
-
-    /// Claims every job in `items` in as few transactions as fit (the caller holds
-    /// the wallet).
-    async fn claim(&self, ctx: &Ctx, mut items: Vec<(EscrowUtxo, Settlement)>) {
-        // Fast-path claims record where their result is served.
-        let urls: ResultUrls = items
-            .iter()
-            .filter(|(_, s)| s.fast_result_hash().is_some())
-            .filter_map(|(e, _)| {
-                let rec = ctx.store.job(&e.datum.job_id, Role::Provider).ok()??;
-                Some((e.datum.job_id, rec.result_url?))
-            })
-            .collect();
-        while !items.is_empty() {
-            let settled = ctx
-                .client
-                .settle_with_results(&self.wallet, items, &urls)
-                .await;
-            let (prepared, rest) = match settled {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot build the claim; will retry");
-                    return;
-                }
-            };
-            let tx = prepared.tx_id();
-            let mut recs = Vec::new();
-            for id in &prepared.job_ids {
-                if let Ok(Some(mut rec)) = ctx.store.job(id, Role::Provider) {
-                    rec.stage = Stage::Claiming;
-                    rec.claim_tx = Some(tx);
-                    rec.claim_cbor = Some(prepared.cbor().to_vec());
-                    if let Err(e) = ctx.store.save(&rec) {
-                        tracing::error!(error = %e, "cannot record the claim: not sending it");
-                        return;
-                    }
-                    recs.push(rec);
-                }
-            }
-            tracing::info!(tx = %hex::encode(tx), jobs = recs.len(), "claiming");
-            match ctx.client.send(&prepared, 1).await {
-                Ok(_) => {
-                    for mut rec in recs {
-                        rec.stage = Stage::Paid;
-                        rec.claim_cbor = None;
-                        rec.submit_cbor = None;
-                        if let Err(e) = ctx.store.save(&rec) {
-                            tracing::error!(error = %e, "cannot record the payment");
-                        }
-                        tracing::info!(job = %rec.id_hex(), tx = %hex::encode(tx), price = rec.price, "paid");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(tx = %hex::encode(tx), error = %e, "claim not confirmed yet; will check the chain");
-                    return;
-                }
-            }
-            items = rest;
-        }
-    }
-
-    /// Sends a recorded claim again; if it cannot land, the job goes back to
-    /// collecting (on the path it was claimed on).
-    async fn resend_claim(&self, ctx: &Ctx, mut rec: JobRecord) {
-        let collecting = if rec.submit_tx.is_some() {
-            Stage::Submitted
-        } else {
-            Stage::Computed
-        };
-        let Some(cbor) = rec.claim_cbor.clone() else {
-            rec.stage = collecting;
-            let _ = ctx.store.save(&rec);
-            return;
-        };
-        let _writer = self.writer.lock().await;
-        match self.resend(ctx, &cbor).await {
-            Ok(()) => tracing::info!(job = %rec.id_hex(), "recorded claim re-sent"),
-            Err(ClientError::Chain(ChainError::Rejected { reason, .. })) => {
-                tracing::warn!(job = %rec.id_hex(), %reason, "recorded claim can no longer land; claiming again");
-                rec.stage = collecting;
-                rec.claim_tx = None;
-                rec.claim_cbor = None;
-                let _ = ctx.store.save(&rec);
-            }
-            Err(e) => {
-                tracing::warn!(job = %rec.id_hex(), error = %e, "cannot re-send the claim; will retry");
-                self.retry_after.wait(rec.job_id, ctx.poll);
-            }
-        }
     }
 }
 
