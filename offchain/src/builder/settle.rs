@@ -62,6 +62,14 @@ impl EscrowUtxo {
     }
 }
 
+/// The latest exclusive upper bound (a slot) that keeps a transaction valid
+/// only before or at `deadline_ms`: the last slot whose start is at most the
+/// deadline. `None` when that is not after `now_slot` (the deadline has passed).
+fn last_slot_by(sc: &crate::SlotConfig, deadline_ms: u64, now_slot: u64) -> Option<u64> {
+    let last = sc.posix_ms_to_slot(deadline_ms);
+    (sc.slot_to_posix_ms(last) <= deadline_ms && last > now_slot).then_some(last)
+}
+
 fn describe(utxo: &Utxo) -> String {
     format!(
         "{}#{}",
@@ -106,11 +114,9 @@ pub fn settle(
                 if !submitted {
                     return fail("no result was submitted, so there is nothing to claim".into());
                 }
-                // The last slot whose start is at most settle_by, exclusive bound.
-                let last = sc.posix_ms_to_slot(job.settle_by);
-                if sc.slot_to_posix_ms(last) > job.settle_by || last <= now_slot {
+                let Some(last) = last_slot_by(&sc, job.settle_by, now_slot) else {
                     return fail("its settle deadline has passed: it can only be refunded".into());
-                }
+                };
                 invalid_from = invalid_from.min(last);
             }
             Settlement::FastClaim { .. } | Settlement::FastRefundRejected { .. } if submitted => {
@@ -120,14 +126,12 @@ pub fn settle(
                 );
             }
             Settlement::FastClaim { .. } => {
-                // The last slot whose start is at most submit_by, exclusive bound.
-                let last = sc.posix_ms_to_slot(job.submit_by);
-                if sc.slot_to_posix_ms(last) > job.submit_by || last <= now_slot {
+                let Some(last) = last_slot_by(&sc, job.submit_by, now_slot) else {
                     return fail(
                         "its submit deadline has passed: the fast path is closed, submit or refund"
                             .into(),
                     );
-                }
+                };
                 invalid_from = invalid_from.min(last);
             }
             Settlement::RefundNoShow | Settlement::Cancel if submitted => {

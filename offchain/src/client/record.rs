@@ -207,31 +207,19 @@ impl LockRecord {
 impl SubmitRecord {
     /// The record as transaction metadata.
     pub fn to_metadata(&self) -> BTreeMap<u64, Metadatum> {
-        let mut entries = vec![
+        let record = map(vec![
             ("v", Metadatum::Int(RECORD_VERSION.into())),
             ("op", text("submit")),
-        ];
-        entries.extend(self.entries());
-        BTreeMap::from([(METADATA_LABEL, map(entries))])
+            ("job", bytes(&self.job_id)),
+            ("lock", bytes(&self.lock_tx)),
+            ("result", chunks(self.result_url.as_bytes())),
+        ]);
+        BTreeMap::from([(METADATA_LABEL, record)])
     }
 
     /// Reads the record from a transaction's metadata value under the label.
     pub fn from_json(json: &Json) -> Result<SubmitRecord, RecordError> {
         header(json, "submit")?;
-        SubmitRecord::from_entries(json)
-    }
-}
-
-impl SubmitRecord {
-    fn entries(&self) -> Vec<(&'static str, Metadatum)> {
-        vec![
-            ("job", bytes(&self.job_id)),
-            ("lock", bytes(&self.lock_tx)),
-            ("result", chunks(self.result_url.as_bytes())),
-        ]
-    }
-
-    fn from_entries(json: &Json) -> Result<SubmitRecord, RecordError> {
         Ok(SubmitRecord {
             job_id: hash32(field(json, "job")?)?,
             lock_tx: hash32(field(json, "lock")?)?,
