@@ -1,6 +1,7 @@
-//! The chain: ledger state in memory (UTxO set, reward accounts), the
-//! mempool, the clock, block production, rollback, and the faucet. State on
-//! disk lives in [`crate::store`]; every block is committed atomically.
+//! The chain: ledger state in memory (UTxO set, reward accounts), the clock,
+//! block production, rollback, and the faucet; what waits for a block is
+//! [`crate::mempool`]. State on disk lives in [`crate::store`]; every block is
+//! committed atomically.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{DevnetError, LedgerError};
 use crate::genesis::{self, GenesisConfig, KeyPair, NTX_ASSET_NAME};
 use crate::ledger::{Account, Credential, LedgerView, Lookup, OutRef, ValidatedTx};
+use crate::mempool::Mempool;
 use crate::params::{Params, ProtocolParams};
 use crate::phase1::{self, Env};
 use crate::phase2::SlotConfig;
@@ -98,41 +100,6 @@ pub struct Status {
     /// opened: each submission once; a transaction left over after a block is
     /// only re-checked for what the block changed, never validated again.
     pub full_validations: u64,
-}
-
-struct Mempool {
-    txs: Vec<ValidatedTx>,
-    spent: HashMap<OutRef, Hash<32>>,
-    produced: HashMap<OutRef, Vec<u8>>,
-    accounts: HashMap<Credential, Option<Account>>,
-    ids: HashSet<Hash<32>>,
-}
-
-impl Mempool {
-    fn new() -> Self {
-        Self {
-            txs: Vec::new(),
-            spent: HashMap::new(),
-            produced: HashMap::new(),
-            accounts: HashMap::new(),
-            ids: HashSet::new(),
-        }
-    }
-
-    fn push(&mut self, tx: ValidatedTx) {
-        for r in &tx.consumed {
-            self.produced.remove(r);
-            self.spent.insert(*r, tx.hash);
-        }
-        for (r, b) in &tx.produced {
-            self.produced.insert(*r, b.clone());
-        }
-        for (c, a) in &tx.account_updates {
-            self.accounts.insert(*c, *a);
-        }
-        self.ids.insert(tx.hash);
-        self.txs.push(tx);
-    }
 }
 
 pub(crate) struct Core {
@@ -334,7 +301,7 @@ impl Core {
         }
         // Like a node's: room for two blocks' worth of transactions.
         let capacity = 2 * self.params.max_block_size;
-        let used: u64 = self.mempool.txs.iter().map(|t| t.size).sum();
+        let used = self.mempool.bytes();
         if used + validated.size > capacity {
             return Err(DevnetError::MempoolFull {
                 size: validated.size,
@@ -346,28 +313,6 @@ impl Core {
         tracing::debug!(tx = %hash, "accepted into the mempool");
         self.mempool.push(validated);
         Ok(hash)
-    }
-
-    /// Keeps the transactions a block left over, re-checked as a node re-checks
-    /// its mempool after a block: only for what the block can change. The block
-    /// took a prefix of the mempool, validated in order (and dropped none of
-    /// it), so a leftover's inputs and accounts are as they were when it was
-    /// validated; what can change is time (its validity interval passing) —
-    /// checked here with its inputs, never its scripts or signatures again.
-    fn keep_leftover(&mut self, txs: Vec<ValidatedTx>) {
-        let slot = self.current_slot();
-        for tx in txs {
-            let expired = tx.invalid_hereafter.is_some_and(|t| slot >= t);
-            let inputs_ok = tx.consumed.iter().all(|r| {
-                !self.mempool.spent.contains_key(r)
-                    && (self.utxo.contains_key(r) || self.mempool.produced.contains_key(r))
-            });
-            if expired || !inputs_ok {
-                tracing::info!(tx = %tx.hash, expired, "dropped from the mempool after a block");
-                continue;
-            }
-            self.mempool.push(tx);
-        }
     }
 
     /// Re-validates `txs` in order against the current state and slot; keeps the valid ones.
@@ -388,8 +333,7 @@ impl Core {
             return Ok(None);
         }
         let slot = slot.max(self.tip.slot + 1);
-        let pending = std::mem::take(&mut self.mempool.txs);
-        self.mempool = Mempool::new();
+        let pending = self.mempool.take_all();
         let mut included: Vec<ValidatedTx> = Vec::new();
         let mut leftover: Vec<ValidatedTx> = Vec::new();
         let mut dropped = false;
@@ -521,7 +465,8 @@ impl Core {
             // spend or the accounts they saw may be too, so validate them afresh.
             self.refill_mempool(leftover.into_iter().map(|t| t.cbor).collect());
         } else {
-            self.keep_leftover(leftover);
+            let slot = self.current_slot();
+            self.mempool.readmit_leftover(leftover, &self.utxo, slot);
         }
         Ok(Some(block))
     }
@@ -541,11 +486,12 @@ impl Core {
         }
         self.utxo = self.store.load_utxo()?;
         self.accounts = self.store.load_accounts()?;
-        let pending: Vec<Vec<u8>> = std::mem::take(&mut self.mempool.txs)
+        let pending: Vec<Vec<u8>> = self
+            .mempool
+            .take_all()
             .into_iter()
             .map(|t| t.cbor)
             .collect();
-        self.mempool = Mempool::new();
         if mode == RollbackMode::ReturnToMempool {
             self.refill_mempool(returned);
         }
@@ -783,7 +729,7 @@ impl Devnet {
             utxo,
             accounts,
             tip,
-            mempool: Mempool::new(),
+            mempool: Mempool::default(),
             faucet,
             policy_key,
             ntx_policy,

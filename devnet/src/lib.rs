@@ -35,6 +35,7 @@ pub mod genesis;
 mod http;
 mod ledger;
 mod ledger_rules;
+mod mempool;
 pub mod params;
 mod phase1;
 mod phase2;
