@@ -107,11 +107,16 @@ async fn a_requesters_session_and_a_keepers_settle_through_the_binary() {
     );
 
     // Cancel: the requester and the agent sign.
-    let locked = cli.json(&strs(&lock_args("2", "10m")));
-    let job = locked["job_id"].as_str().expect("job id").to_string();
-    let deposit = cli.json(&["job", "show", &job])["deposit_lovelace"]
-        .as_u64()
-        .expect("d");
+    // A 2-NTX job due in 10 minutes: its id and ADA deposit.
+    let lock_two = || -> (String, u64) {
+        let locked = cli.json(&strs(&lock_args("2", "10m")));
+        let job = locked["job_id"].as_str().expect("job id").to_string();
+        let deposit = cli.json(&["job", "show", &job])["deposit_lovelace"]
+            .as_u64()
+            .expect("d");
+        (job, deposit)
+    };
+    let (job, deposit) = lock_two();
     let before = cli.balance("requester.skey");
     cli.refused(
         &["job", "cancel", &job, "--wallet", "requester.skey"],
@@ -133,11 +138,7 @@ async fn a_requesters_session_and_a_keepers_settle_through_the_binary() {
 
     // The same Cancel signed offline: written by the requester, signed by the
     // requester and then by the agent (two machines), submitted from a file.
-    let locked = cli.json(&strs(&lock_args("2", "10m")));
-    let job = locked["job_id"].as_str().expect("job id").to_string();
-    let deposit = cli.json(&["job", "show", &job])["deposit_lovelace"]
-        .as_u64()
-        .expect("d");
+    let (job, deposit) = lock_two();
     let before = cli.balance("requester.skey");
     let written = cli.json(&[
         "job",
